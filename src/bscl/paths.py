@@ -1,0 +1,54 @@
+"""Where things live: the data root and the cache folder.
+
+The data root is, in order: an explicit argument (CLI ``--data-root``), the ``BSCL_DATA_ROOT``
+environment variable, then ``../shared/data`` beside the checkout (the folder that holds
+``pyproject.toml``), then ``../shared/data`` relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ENV_DATA_ROOT = "BSCL_DATA_ROOT"
+ENV_CACHE = "BSCL_CACHE"
+
+
+def checkout_root() -> Path | None:
+    """The source checkout this package runs from (editable install), if any."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "pyproject.toml").is_file() and (parent / "src" / "bscl").is_dir():
+            return parent
+    return None
+
+
+def data_root(override: str | os.PathLike[str] | None = None, *, must_exist: bool = True) -> Path:
+    """Resolve the data root (see the module docstring). Raises FileNotFoundError naming what to set."""
+    candidates: list[Path] = []
+    if override:
+        candidates = [Path(override)]
+    elif os.environ.get(ENV_DATA_ROOT):
+        candidates = [Path(os.environ[ENV_DATA_ROOT])]
+    else:
+        root = checkout_root()
+        if root is not None:
+            candidates.append(root.parent / "shared" / "data")
+        candidates.append(Path.cwd().parent / "shared" / "data")
+    for path in candidates:
+        if path.is_dir():
+            return path.resolve()
+    if not must_exist:
+        return candidates[0]
+    tried = ", ".join(str(p) for p in candidates)
+    raise FileNotFoundError(
+        f"data root not found (tried {tried}); pass --data-root DIR or set {ENV_DATA_ROOT}=DIR "
+        "to the folder that holds stsb/, mrpc/, pfcc_snopes/, ..."
+    )
+
+
+def cache_dir() -> Path:
+    """Cache folder for unpacked models and built tiny models (``BSCL_CACHE`` or ~/.cache/bscl)."""
+    path = Path(os.environ.get(ENV_CACHE, Path.home() / ".cache" / "bscl"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
