@@ -113,14 +113,16 @@ def tiny_model_path(
     import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    key = hashlib.sha1(f"{seed}-{hidden}-{layers}-{heads}-{max_len}-v1".encode()).hexdigest()[:12]
+    key = hashlib.sha1(f"{seed}-{hidden}-{layers}-{heads}-{max_len}-v2".encode()).hexdigest()[:12]
     target = cache_dir() / f"tiny-bert-{key}"
     if (target / "config.json").is_file():
         return target
     tmp = Path(tempfile.mkdtemp(dir=cache_dir(), prefix=".tiny-"))
     try:
-        (tmp / "vocab.txt").write_text("\n".join(_tiny_vocab()) + "\n")
-        tokenizer = BertTokenizerFast(vocab_file=str(tmp / "vocab.txt"), do_lower_case=True)
+        vocab = {token: i for i, token in enumerate(_tiny_vocab())}
+        tokenizer = BertTokenizerFast(vocab=vocab, do_lower_case=True)
+        if tokenizer.tokenize("ab") != ["a", "##b"]:  # guards against a silently empty vocabulary
+            raise RuntimeError("tiny tokenizer did not take its vocabulary")
         config = BertConfig(
             vocab_size=len(_tiny_vocab()),
             hidden_size=hidden,

@@ -1,7 +1,8 @@
 """Losses on embeddings: functional core, ``nn.Module`` wrappers, sentence-transformers adapters."""
 
 from bscl.losses import functional
-from bscl.losses.adapters import STLoss, text_ids
+from bscl.losses.adapters import LossStateCallback, STLoss, text_ids
+from bscl.losses.cached import CachedSTLoss, make_st_loss
 from bscl.losses.modules import (
     LOSSES,
     BSCLoss,
@@ -20,9 +21,11 @@ from bscl.losses.modules import (
 __all__ = [
     "LOSSES",
     "BSCLoss",
+    "CachedSTLoss",
     "ComboLoss",
     "EmbeddingLoss",
     "FocalInfoNCELoss",
+    "LossStateCallback",
     "MSELoss",
     "PearsonLoss",
     "STLoss",
@@ -32,5 +35,6 @@ __all__ = [
     "TripletLoss",
     "build_loss",
     "functional",
+    "make_st_loss",
     "text_ids",
 ]

@@ -16,33 +16,56 @@ Example::
     from bscl.losses import BSCLoss, STLoss
     loss = STLoss(model, BSCLoss(tau=0.1, use_labels=True, threshold=0.6))
     SentenceTransformerTrainer(model=model, train_dataset=ds, loss=loss).train()
+
+Multi-process training (DDP, ``torchrun``): ``STLoss(..., gather_across_processes=True)`` scores every
+rank's pairs against the pairs of all ranks (see :mod:`bscl.losses.distributed`). Large batches on
+bounded memory: :class:`bscl.losses.cached.CachedSTLoss`. Resuming a run restores the loss's own
+parameters (trainable temperature) only with :class:`LossStateCallback` among the trainer's callbacks.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import torch
-from sentence_transformers.base.losses.merged_forward import embed_columns
+from sentence_transformers.base.losses.merged_forward import embed_columns, merge_feature_batches
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from transformers import TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from bscl.losses.distributed import gather_batch
 from bscl.losses.modules import EmbeddingLoss, build_loss
+
+logger = logging.getLogger(__name__)
 
 EmbeddingCallback = Callable[[Tensor, Tensor], None]
 
 
 def text_ids(features: dict[str, Any]) -> Tensor:
-    """``(m,)`` ids such that rows with identical token sequences (identical texts) share an id.
+    """``(m,)`` int64 ids such that rows with identical token sequences (identical texts) share an id.
 
-    Padding positions are zeroed through the attention mask so that padding length does not matter.
+    The id is a 64-bit BLAKE2b digest of the row's unpadded token sequence (the positions where the
+    attention mask is 1), so padding does not matter and the ids are *global*: equal on every
+    process and in every batch for the same text, which lets :mod:`bscl.losses.distributed` compare
+    ids gathered from several ranks. Different texts collide with probability ~``m^2 / 2^64``.
     Texts that only differ after the truncation length get the same id: the model sees them as equal.
     """
     input_ids = features["input_ids"]
+    tokens = input_ids.detach().to("cpu", torch.int64).numpy()  # (m, L)
     mask = features.get("attention_mask")
-    tokens = input_ids if mask is None else input_ids * mask  # (m, L)
-    _, inverse = torch.unique(tokens, dim=0, return_inverse=True)  # (m,)
-    return inverse
+    keep = (
+        torch.ones(tokens.shape, dtype=torch.bool) if mask is None else mask.detach().cpu().bool()
+    ).numpy()  # (m, L)
+    ids = [
+        int.from_bytes(hashlib.blake2b(row[k].tobytes(), digest_size=8).digest(), "little", signed=True)
+        for row, k in zip(tokens, keep, strict=True)
+    ]
+    return torch.tensor(ids, dtype=torch.int64, device=input_ids.device)  # (m,)
 
 
 class STLoss(nn.Module):
@@ -52,8 +75,13 @@ class STLoss(nn.Module):
         model: the ``SentenceTransformer`` being trained.
         loss: the embedding loss (or its name, with ``**loss_kwargs``).
         embedding_callback: optional ``f(q_emb, a_emb)`` called once per training batch with the
-            detached embeddings, in batch order (used by the batch samplers to reuse embeddings that
-            training already computed).
+            detached embeddings of *this process's* pairs, in batch order (used by the batch
+            samplers to reuse embeddings that training already computed). Not called for
+            evaluation batches (no gradient).
+        gather_across_processes: under DDP, compute the loss on the batch concatenated over all
+            ranks (cross-process negatives; see :mod:`bscl.losses.distributed`). The loss value and
+            the gradients equal those of one process on the concatenated batch. No effect without
+            an initialised multi-process group.
     """
 
     def __init__(
@@ -61,25 +89,41 @@ class STLoss(nn.Module):
         model: nn.Module,
         loss: EmbeddingLoss | str,
         embedding_callback: EmbeddingCallback | None = None,
+        *,
+        gather_across_processes: bool = False,
         **loss_kwargs: Any,
     ):
         super().__init__()
         self.model = model
         self.loss = build_loss(loss, **loss_kwargs) if isinstance(loss, str) else loss
         self.embedding_callback = embedding_callback
+        self.gather_across_processes = gather_across_processes
 
     @property
     def temperature(self) -> nn.Module | None:
         return getattr(self.loss, "temperature", None)
 
-    def embed(self, sentence_features: Iterable[dict[str, Any]]) -> tuple[Tensor, Tensor]:
-        features = list(sentence_features)
+    def _check_columns(self, features: list[dict[str, Any]]) -> None:
         if len(features) != 2:
             raise ValueError(
                 f"{type(self.loss).__name__} expects exactly two text columns (query, answer); got {len(features)}. "
                 "Put the label in a column named 'label' or 'score'."
             )
-        q, a = embed_columns(self.model, features)
+
+    def embed(self, sentence_features: Iterable[dict[str, Any]]) -> tuple[Tensor, Tensor]:
+        features = list(sentence_features)
+        self._check_columns(features)
+        if isinstance(self.model, DistributedDataParallel):
+            # DDP (with find_unused_parameters=True, HF Trainer's default for a SentenceTransformer)
+            # allows one forward per backward: embed both columns in one padded, merged forward
+            if merge_feature_batches(features) is None:
+                raise ValueError(
+                    "under DDP the two columns must be embedded in one forward pass, but their features "
+                    "cannot be merged; use CachedSTLoss (one forward/backward per mini-batch) instead"
+                )
+            q, a = embed_columns(self.model, features, separate_first=False)
+        else:
+            q, a = embed_columns(self.model, features)
         return q, a
 
     def ids(self, sentence_features: list[dict[str, Any]]) -> tuple[Tensor | None, Tensor | None]:
@@ -87,9 +131,8 @@ class STLoss(nn.Module):
             return None, None
         return text_ids(sentence_features[0]), text_ids(sentence_features[1])
 
-    def loss_from_embeddings(
-        self, q: Tensor, a: Tensor, labels: Tensor | None, sentence_features: list[dict[str, Any]]
-    ) -> Tensor:
+    def prepare_labels(self, labels: Tensor | None, like: Tensor) -> Tensor | None:
+        """Labels as ``(m,)`` in the embeddings' dtype; ``None`` (or the trainer's 0-dim dummy) when absent."""
         if labels is not None and labels.dim() == 0:
             labels = None
         if labels is None and self.loss.requires_labels:
@@ -97,15 +140,33 @@ class STLoss(nn.Module):
                 f"{type(self.loss).__name__} needs a 'label' or 'score' column in the training data"
             )
         if labels is not None:
-            labels = labels.to(device=q.device, dtype=q.dtype)
-        q_ids, a_ids = self.ids(sentence_features)
+            labels = labels.to(device=like.device, dtype=like.dtype)
+        return labels
+
+    def compute(
+        self, q: Tensor, a: Tensor, labels: Tensor | None, q_ids: Tensor | None, a_ids: Tensor | None
+    ) -> Tensor:
+        """The wrapped loss on this process's batch, or on the global batch with ``gather_across_processes``."""
+        if self.gather_across_processes:
+            q, a, labels, q_ids, a_ids = gather_batch(q, a, labels, q_ids, a_ids)  # (M, d), (M, d), (M,)...
         return self.loss(q, a, labels, q_ids, a_ids)
+
+    def loss_from_embeddings(
+        self, q: Tensor, a: Tensor, labels: Tensor | None, sentence_features: list[dict[str, Any]]
+    ) -> Tensor:
+        labels = self.prepare_labels(labels, q)
+        q_ids, a_ids = self.ids(sentence_features)
+        return self.compute(q, a, labels, q_ids, a_ids)
+
+    def record_embeddings(self, q: Tensor, a: Tensor) -> None:
+        """Hand this process's detached training embeddings to :attr:`embedding_callback`."""
+        if self.embedding_callback is not None and self.training and torch.is_grad_enabled():
+            self.embedding_callback(q.detach(), a.detach())
 
     def forward(self, sentence_features: Iterable[dict[str, Any]], labels: Tensor | None = None) -> Tensor:
         features = list(sentence_features)
         q, a = self.embed(features)
-        if self.embedding_callback is not None and self.training:
-            self.embedding_callback(q.detach(), a.detach())
+        self.record_embeddings(q, a)
         return self.loss_from_embeddings(q, a, labels, features)
 
     @property
@@ -117,3 +178,58 @@ class STLoss(nn.Module):
             "  booktitle = {Proceedings of NAACL-HLT 2022},\n"
             "  year = {2022}\n}"
         )
+
+
+class LossStateCallback(TrainerCallback):
+    """Save the loss's own parameters (trainable temperature) with each checkpoint; restore them on resume.
+
+    HF's checkpoints hold the model, the optimizer state, the scheduler and the RNG states, but not
+    the parameters of a loss module outside the model: without this callback a resumed run restarts
+    the temperature from its initial value (while its Adam moments are restored). ``on_save`` writes
+    the loss's state dict without the encoder (``model.*``) to ``checkpoint-N/bscl_loss_state.pt``;
+    ``on_train_begin`` of a resumed run (``global_step > 0``) loads it back from
+    ``output_dir/checkpoint-<global_step>`` (HF's naming), warning if it is missing.
+
+    Usage: ``trainer.add_callback(LossStateCallback(loss))`` (or ``callbacks=[...]``).
+    """
+
+    FILE = "bscl_loss_state.pt"
+
+    def __init__(self, loss: nn.Module):
+        self.loss = loss
+
+    def loss_state(self) -> dict[str, Tensor]:
+        return {
+            k: v.detach().cpu().clone()
+            for k, v in self.loss.state_dict().items()
+            if not k.startswith("model.")
+        }
+
+    @staticmethod
+    def checkpoint_dir(output_dir: str, global_step: int) -> Path:
+        return Path(output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{global_step}"
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        folder = self.checkpoint_dir(args.output_dir, state.global_step)
+        if state.is_world_process_zero and folder.is_dir():
+            tmp = folder / (self.FILE + ".tmp")
+            torch.save(self.loss_state(), tmp)
+            tmp.replace(folder / self.FILE)  # atomic: a kill leaves either no file or a whole one
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step == 0:
+            return
+        path = self.checkpoint_dir(args.output_dir, state.global_step) / self.FILE
+        if not path.is_file():
+            if self.loss_state():
+                logger.warning(
+                    "resumed at step %d without %s: the loss parameters restart from their initial values",
+                    state.global_step,
+                    path,
+                )
+            return
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        missing, unexpected = self.loss.load_state_dict(saved, strict=False)
+        unexpected = [k for k in unexpected if not k.startswith("model.")]
+        if unexpected:
+            raise RuntimeError(f"{path} holds loss parameters this loss does not have: {unexpected}")

@@ -1,0 +1,54 @@
+"""Batch construction (Chernyavskiy et al., NAACL 2022, Sec. 3.2): which examples share a batch.
+
+Public API:
+
+- :func:`make_batch_sampler` / :class:`BatchSamplerFactory`: pass to
+  ``SentenceTransformerTrainingArguments(batch_sampler=...)``.
+- :class:`ContrastiveBatchSampler`: the sampler (strategies in :data:`STRATEGIES`).
+- :class:`EmbeddingCache`: records training-step embeddings for the reuse mode.
+- :class:`KnnIndex`, :func:`knn`: Faiss kNN, exact or IVF behind one interface.
+- :func:`example_order` (Algorithm 1), :func:`group_by_shingles` (Algorithm 2) and the shingles.
+"""
+
+from bscl.batching.cache import EmbeddingCache
+from bscl.batching.grouping import (
+    cluster_shingles,
+    example_order,
+    group_by_shingles,
+    neighbour_shingles,
+    no_duplicates_order,
+    tokenize,
+    word_shingles,
+)
+from bscl.batching.knn import KnnIndex, knn, l2_normalize, set_faiss_threads
+from bscl.batching.samplers import (
+    MODEL_STRATEGIES,
+    STRATEGIES,
+    BatchSamplerFactory,
+    ContrastiveBatchSampler,
+    make_batch_sampler,
+    model_encoder,
+    normalize_strategy,
+)
+
+__all__ = [
+    "MODEL_STRATEGIES",
+    "STRATEGIES",
+    "BatchSamplerFactory",
+    "ContrastiveBatchSampler",
+    "EmbeddingCache",
+    "KnnIndex",
+    "cluster_shingles",
+    "example_order",
+    "group_by_shingles",
+    "knn",
+    "l2_normalize",
+    "make_batch_sampler",
+    "model_encoder",
+    "neighbour_shingles",
+    "no_duplicates_order",
+    "normalize_strategy",
+    "set_faiss_threads",
+    "tokenize",
+    "word_shingles",
+]

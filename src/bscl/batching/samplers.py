@@ -1,0 +1,565 @@
+"""Batch samplers for every batch-construction strategy of Chernyavskiy et al. (NAACL 2022, Sec. 3.2).
+
+A :class:`ContrastiveBatchSampler` computes, at the start of each epoch (epoch 1 too), one global
+order of the dataset from ``(seed, epoch)`` (and, for the model-based strategies, the current
+model's embeddings), and yields consecutive ``batch_size`` chunks of it. Strategies:
+
+- ``random``: a random permutation.
+- ``sequential``: the file order (the paper's best for CQA-A); identical at every epoch.
+- ``no-duplicates``: random, with no text repeated inside a batch where possible.
+- ``example``: Algorithm 1, example-based shuffling (two-stage Faiss kNN, groups of ``group_size``).
+- ``words``: Algorithm 2, shuffling by a random ``shingle_size``-word shingle (no stop-words).
+- ``clusters``: Algorithm 2 with the k-means cluster id (``n_clusters``, paper: 300) as the shingle.
+- ``neighbours``: Algorithm 2 with shingles made of the ids of the ``n_neighbours`` nearest neighbours.
+
+Distributed training (DDP). The global batch j of an epoch is the positions
+``[j * B * P, (j + 1) * B * P)`` of the global order (B = per-device batch size, P = world size),
+and rank r trains on its slice ``[j * B * P + r * B, j * B * P + (r + 1) * B)``. Every rank computes
+the same order (the model-based ones on rank 0, then broadcast). Two modes produce the slices:
+
+- ``shard="accelerate"`` (default; what SentenceTransformerTrainer needs): the sampler yields all
+  per-device chunks of the global order; accelerate wraps it in ``BatchSamplerShard`` (with
+  ``split_batches=False``, its default, and ``even_batches=False``, which the trainer sets for
+  training), which hands chunk ``j * P + r`` to rank r, i.e. exactly rank r's slice of global batch j.
+- ``shard="self"``: the sampler yields only this rank's slices (for a plain DataLoader, without
+  accelerate).
+
+Plugging into SentenceTransformerTrainer (the trainer calls
+``batch_sampler(dataset, batch_size=, drop_last=, valid_label_columns=, generator=, seed=)`` and
+``set_epoch(epoch)`` at the start of each epoch)::
+
+    factory = make_batch_sampler("example", group_size=8, reuse_embeddings=True)
+    factory.set_model(model)                       # encoder for the model-based strategies
+    loss = MyLoss(model, embedding_callback=factory.embedding_cache)   # records training embeddings
+    args = SentenceTransformerTrainingArguments(..., batch_sampler=factory)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from sentence_transformers.base.sampler import DefaultBatchSampler
+
+from bscl.batching.cache import EmbeddingCache
+from bscl.batching.grouping import (
+    cluster_shingles,
+    english_stop_words,
+    example_order,
+    factorize,
+    group_by_shingles,
+    neighbour_shingles,
+    no_duplicates_order,
+    tokenize,
+    word_shingles,
+)
+from bscl.batching.knn import KnnMethod, as_float32, l2_normalize
+
+logger = logging.getLogger(__name__)
+
+Strategy = Literal["random", "sequential", "no-duplicates", "example", "words", "clusters", "neighbours"]
+STRATEGIES: tuple[str, ...] = (
+    "random",
+    "sequential",
+    "no-duplicates",
+    "example",
+    "words",
+    "clusters",
+    "neighbours",
+)
+MODEL_STRATEGIES: frozenset[str] = frozenset({"example", "clusters", "neighbours"})
+Encoder = Callable[[list[str]], np.ndarray]
+
+_SALT = {name: i for i, name in enumerate(STRATEGIES)}
+
+
+def normalize_strategy(name: str) -> str:
+    """Canonical strategy name (accepts ``_`` for ``-`` and a few aliases)."""
+    key = name.strip().lower().replace("_", "-")
+    aliases = {
+        "shuffle": "random",
+        "none": "sequential",
+        "no-shuffle": "sequential",
+        "nodup": "no-duplicates",
+        "no-dups": "no-duplicates",
+        "knn": "example",
+        "example-based": "example",
+        "neighbors": "neighbours",
+        "cluster": "clusters",
+        "word": "words",
+    }
+    key = aliases.get(key, key)
+    if key not in STRATEGIES:
+        raise ValueError(f"unknown batch strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+    return key
+
+
+def model_encoder(model: Any, batch_size: int = 64, **encode_kwargs: Any) -> Encoder:
+    """An encoder (texts -> float32 (n, d) L2-normalised) from a SentenceTransformer-like ``model``.
+
+    Restores the model's training mode afterwards (``SentenceTransformer.encode`` leaves it in
+    eval mode).
+    """
+
+    def encode(texts: list[str]) -> np.ndarray:
+        was_training = bool(getattr(model, "training", False))
+        try:
+            with torch.no_grad():
+                emb = model.encode(
+                    list(texts),
+                    batch_size=batch_size,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                    **encode_kwargs,
+                )
+        finally:
+            if was_training:
+                model.train()
+        return as_float32(emb)
+
+    return encode
+
+
+def _dist_info() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _dist_active() -> bool:
+    return (
+        torch.distributed.is_available()
+        and torch.distributed.is_initialized()
+        and torch.distributed.get_world_size() > 1
+    )
+
+
+def _broadcast_order(order: np.ndarray | None, n: int) -> np.ndarray:
+    """Broadcast rank 0's order (n,) int64 to all ranks (collective)."""
+    dist = torch.distributed
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+    if dist.get_rank() == 0:
+        assert order is not None
+        t = torch.from_numpy(np.ascontiguousarray(order, dtype=np.int64))
+    else:
+        t = torch.empty(n, dtype=torch.int64)
+    if device is not None:
+        t = t.to(device)
+    dist.broadcast(t, src=0)
+    return t.cpu().numpy()
+
+
+class ContrastiveBatchSampler(DefaultBatchSampler):
+    """Batch sampler for one batch-construction strategy (see the module docstring).
+
+    Args:
+        dataset: a ``datasets.Dataset`` (or anything with ``column_names`` and ``__getitem__`` by
+            column name) whose first two text columns are the query and the answer.
+        batch_size: per-device batch size B.
+        drop_last: drop the last incomplete batch (global-batch semantics under DDP, see below).
+        valid_label_columns, generator: accepted for the trainer's signature; label columns are
+            not text; the generator is unused (the order depends only on ``seed`` and the epoch).
+        seed: base seed; the epoch's order is a function of (seed, epoch, strategy[, model]).
+        strategy: one of :data:`STRATEGIES`.
+        group_size: Algorithm 1's s / Algorithm 2's k (paper: 4 to 8).
+        element: group by the ``"first"`` (query) or ``"second"`` (answer) text, or 0/1.
+        columns: the (query, answer) column names (default: the first two text columns).
+        n_candidates: Algorithm 1's first-stage neighbour count n (paper: ~500).
+        filter_identical: Algorithm 1: never put two identical grouping texts in one group.
+        knn_method, exact_max, knn_options: Faiss index choice (see :class:`bscl.batching.knn.KnnIndex`):
+            exact ``IndexFlatIP`` up to ``exact_max`` examples, IVF above.
+        shingle_size: Algorithm 2's t (words; neighbour ids). ``n_clusters``: k-means clusters.
+        n_neighbours: neighbour ids (the example included) that make up a ``neighbours`` shingle.
+        stop_words: stop-words for ``words`` (default: scikit-learn's English list).
+        encoder: texts -> float32 (n, d) L2-normalised embeddings with the *current* model (needed by
+            the model-based strategies; set it later with the attribute or :meth:`set_model`).
+        embedding_cache: an :class:`EmbeddingCache` the sampler feeds with each yielded batch's
+            indices (for the reuse mode, or just to record).
+        reuse_embeddings: read the previous epoch's training embeddings from ``embedding_cache``
+            instead of re-encoding (unseen examples are encoded).
+        rank, world_size: this process' slice (default: torch.distributed if initialised, else 0/1).
+        shard: ``"accelerate"`` (yield every per-device chunk; accelerate shards) or ``"self"``.
+        group_by: alias of ``element``.
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int,
+        drop_last: bool = False,
+        valid_label_columns: list[str] | None = None,
+        generator: torch.Generator | None = None,
+        seed: int = 0,
+        *,
+        strategy: str = "random",
+        group_size: int = 8,
+        element: str | int = "first",
+        columns: Sequence[str] | None = None,
+        n_candidates: int = 500,
+        filter_identical: bool = False,
+        knn_method: KnnMethod = "auto",
+        exact_max: int = 50_000,
+        knn_options: dict[str, Any] | None = None,
+        shingle_size: int = 1,
+        n_clusters: int = 300,
+        n_neighbours: int = 5,
+        stop_words: Sequence[str] | None = None,
+        encoder: Encoder | None = None,
+        embedding_cache: EmbeddingCache | None = None,
+        reuse_embeddings: bool = False,
+        rank: int | None = None,
+        world_size: int | None = None,
+        shard: Literal["accelerate", "self"] = "accelerate",
+        group_by: str | None = None,
+    ) -> None:
+        if group_by is not None:  # alias of ``element`` (bscl.training's BatchingConfig.group_by)
+            element = group_by
+        super().__init__(
+            dataset,
+            batch_size=batch_size,
+            drop_last=drop_last,
+            valid_label_columns=valid_label_columns,
+            generator=generator,
+            seed=seed,
+        )
+        self.dataset = dataset
+        self.seed = int(seed or 0)
+        self.strategy = normalize_strategy(strategy)
+        self.group_size = int(group_size)
+        if element in ("first", 0, "query", "q"):
+            self.element = 0
+        elif element in ("second", 1, "answer", "a"):
+            self.element = 1
+        else:
+            raise ValueError(f"element must be 'first' or 'second', got {element!r}")
+        self.columns = list(columns) if columns is not None else self._text_columns(valid_label_columns)
+        self.n_candidates = int(n_candidates)
+        self.filter_identical = bool(filter_identical)
+        self.knn_method: KnnMethod = knn_method
+        self.exact_max = int(exact_max)
+        self.knn_options = dict(knn_options or {})
+        self.shingle_size = int(shingle_size)
+        self.n_clusters = int(n_clusters)
+        self.n_neighbours = int(n_neighbours)
+        self.stop_words = frozenset(stop_words) if stop_words is not None else None
+        self.encoder = encoder
+        self.reuse_embeddings = bool(reuse_embeddings)
+        if self.reuse_embeddings and embedding_cache is None:
+            embedding_cache = EmbeddingCache()
+        self.embedding_cache = embedding_cache
+        if embedding_cache is not None:
+            needed = "first" if self.element == 0 else "second"
+            keep = embedding_cache.element in (needed, "both")
+            embedding_cache.bind(len(dataset), element=None if keep else needed)
+        d_rank, d_world = _dist_info()
+        self.rank = d_rank if rank is None else int(rank)
+        self.world_size = d_world if world_size is None else int(world_size)
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(f"rank {self.rank} outside world_size {self.world_size}")
+        if shard not in ("accelerate", "self"):
+            raise ValueError("shard must be 'accelerate' or 'self'")
+        self.shard = shard
+        self._texts: dict[int, list[str]] = {}
+        self._tokens: list[list[str]] | None = None
+        self._keys: dict[int, np.ndarray] = {}
+        self._order_epoch: int | None = None
+        self._order: np.ndarray | None = None
+        self.stats: dict[str, float] = {}
+        self.group_sizes: np.ndarray | None = None  # example strategy: sizes of the last epoch's groups
+
+    # ---- data ----------------------------------------------------------------------------------
+
+    def _text_columns(self, label_columns: list[str] | None) -> list[str]:
+        names = list(getattr(self.dataset, "column_names", []))
+        labels = set(label_columns or []) | {"label", "score", "labels", "scores", "dataset_name"}
+        features = getattr(self.dataset, "features", None)
+        text: list[str] = []
+        for name in names:
+            if name in labels:
+                continue
+            dtype = getattr(features[name], "dtype", None) if features is not None else None
+            if dtype is None or dtype in ("string", "large_string"):
+                text.append(name)
+        if not text:
+            raise ValueError(f"no text columns found in {names}")
+        return text
+
+    def texts(self, element: int | None = None) -> list[str]:
+        """The grouping texts (column ``columns[element]``), cached."""
+        e = self.element if element is None else element
+        if e not in self._texts:
+            col = self.columns[min(e, len(self.columns) - 1)]
+            self._texts[e] = [str(t) for t in self.dataset[col]]
+        return self._texts[e]
+
+    def _text_keys(self, element: int) -> np.ndarray:
+        if element not in self._keys:
+            self._keys[element] = factorize(self.texts(element))
+        return self._keys[element]
+
+    def _row_keys(self) -> np.ndarray:
+        """(n, c) int64 codes of all text columns, codes shared across columns."""
+        cols = [self.texts(e) for e in range(len(self.columns))]
+        n = len(self.dataset)
+        flat = factorize([t for col in cols for t in col])  # (c * n,)
+        return flat.reshape(len(cols), n).T.copy()  # (n, c)
+
+    # ---- epochs --------------------------------------------------------------------------------
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by the trainer at the start of every epoch; the order is recomputed lazily."""
+        super().set_epoch(int(epoch))
+
+    def rng(self, epoch: int | None = None) -> np.random.Generator:
+        """The epoch's generator: a function of (seed, epoch, strategy) only."""
+        e = self.epoch if epoch is None else epoch
+        return np.random.default_rng(np.random.SeedSequence([self.seed, int(e), _SALT[self.strategy]]))
+
+    def epoch_order(self, epoch: int | None = None) -> np.ndarray:
+        """The global order (n,) int64 of the epoch (computed once per epoch, then cached)."""
+        e = self.epoch if epoch is None else int(epoch)
+        if self._order_epoch == e and self._order is not None:
+            return self._order
+        t0 = time.perf_counter()
+        self.stats = {"encode_s": 0.0, "n_encoded": 0.0}
+        if self.strategy in MODEL_STRATEGIES and _dist_active():
+            if self.reuse_embeddings and self.embedding_cache is not None:
+                self.embedding_cache.synchronize()
+            order = self._compute_order(e) if torch.distributed.get_rank() == 0 else None
+            order = _broadcast_order(order, len(self.dataset))
+        else:
+            order = self._compute_order(e)
+        self.stats["total_s"] = time.perf_counter() - t0
+        self.stats["group_s"] = self.stats["total_s"] - self.stats["encode_s"]
+        n = len(self.dataset)
+        if order.shape != (n,):
+            raise AssertionError(f"strategy {self.strategy} returned {order.shape}, expected ({n},)")
+        self._order_epoch, self._order = e, order
+        return order
+
+    def _compute_order(self, epoch: int) -> np.ndarray:
+        n = len(self.dataset)
+        rng = self.rng(epoch)
+        s = self.strategy
+        if s == "sequential":
+            return np.arange(n, dtype=np.int64)
+        if s == "random":
+            return rng.permutation(n).astype(np.int64)
+        if s == "no-duplicates":
+            return no_duplicates_order(self._row_keys(), self.batch_size, rng)
+        if s == "words":
+            if self._tokens is None:
+                stop = self.stop_words if self.stop_words is not None else english_stop_words()
+                self._tokens = [tokenize(t, stop) for t in self.texts()]
+            return group_by_shingles(
+                word_shingles(self._tokens, self.shingle_size, rng), self.group_size, rng
+            )
+        emb = self.embeddings()
+        t0 = time.perf_counter()
+        if s == "example":
+            keys = self._text_keys(self.element) if self.filter_identical else None
+            order, sizes = example_order(
+                emb,
+                self.group_size,
+                rng,
+                n_candidates=self.n_candidates,
+                keys=keys,
+                filter_identical=self.filter_identical,
+                method=self.knn_method,
+                exact_max=self.exact_max,
+                index_options=self.knn_options,
+                return_groups=True,
+            )
+            self.group_sizes = sizes
+            self.stats["groups"] = float(sizes.size)
+            self.stats["singletons"] = float(np.sum(sizes == 1))
+        elif s == "clusters":
+            order = group_by_shingles(cluster_shingles(emb, self.n_clusters, rng), self.group_size, rng)
+        else:  # neighbours
+            shingles = neighbour_shingles(
+                emb,
+                self.n_neighbours,
+                self.shingle_size,
+                rng,
+                method=self.knn_method,
+                exact_max=self.exact_max,
+                index_options=self.knn_options,
+            )
+            order = group_by_shingles(shingles, self.group_size, rng)
+        self.stats["knn_s"] = time.perf_counter() - t0
+        return order
+
+    def embeddings(self) -> np.ndarray:
+        """(n, d) float32 L2-normalised embeddings of the grouping texts with the current model.
+
+        In reuse mode, the rows recorded by the :class:`EmbeddingCache` during earlier training
+        steps, and one encode pass for the examples never seen.
+        """
+        n = len(self.dataset)
+        texts = self.texts()
+        cached, seen = (None, np.zeros(n, dtype=bool))
+        if self.reuse_embeddings and self.embedding_cache is not None:
+            cached, seen = self.embedding_cache.lookup(self.element)
+        missing = np.flatnonzero(~seen)
+        self.stats["n_reused"] = float(n - missing.size)
+        if missing.size == 0 and cached is not None:
+            return cached
+        if self.encoder is None:
+            raise RuntimeError(
+                f"strategy {self.strategy!r} needs an encoder with the current model: set "
+                "sampler.encoder (or factory.set_model(model)) before training"
+            )
+        t0 = time.perf_counter()
+        fresh = l2_normalize(self.encoder([texts[i] for i in missing]))  # (m, d)
+        self.stats["encode_s"] += time.perf_counter() - t0
+        self.stats["n_encoded"] += float(missing.size)
+        if cached is None or missing.size == n:
+            return fresh
+        if fresh.shape[1] != cached.shape[1]:
+            raise ValueError(f"encoder dim {fresh.shape[1]} != cached dim {cached.shape[1]}")
+        out = cached.copy()
+        out[missing] = fresh
+        return out
+
+    # ---- batches -------------------------------------------------------------------------------
+
+    def global_batches(self, epoch: int | None = None) -> list[np.ndarray]:
+        """All per-device chunks of the epoch's global order (chunk ``j * P + r`` = rank r, batch j)."""
+        order = self.epoch_order(epoch)
+        b = self.batch_size
+        n_chunks = self._num_chunks()
+        return [order[i * b : (i + 1) * b] for i in range(n_chunks)]
+
+    def _num_chunks(self) -> int:
+        """Per-device chunks of the global order, after ``drop_last`` (which drops whole global batches)."""
+        n, b, p = len(self.dataset), self.batch_size, self.world_size
+        if self.drop_last:
+            return (n // (b * p)) * p
+        return (n + b - 1) // b
+
+    def _mine(self, chunk_index: int) -> bool:
+        return chunk_index % self.world_size == self.rank
+
+    def __iter__(self) -> Iterator[list[int]]:
+        chunks = self.global_batches()
+        cache = self.embedding_cache
+        if cache is not None:
+            cache.start_epoch(self.epoch)
+        for i, chunk in enumerate(chunks):
+            mine = self._mine(i)
+            if self.shard == "self" and not mine:
+                continue
+            if chunk.size == 0:
+                continue
+            batch = chunk.tolist()
+            if cache is not None and mine:
+                cache.push(chunk)
+            yield batch
+
+    def __len__(self) -> int:
+        n_chunks = self._num_chunks()
+        if self.shard == "accelerate":
+            return n_chunks
+        return len(range(self.rank, n_chunks, self.world_size))
+
+
+class BatchSamplerFactory:
+    """What to pass as ``SentenceTransformerTrainingArguments(batch_sampler=...)``.
+
+    Called by the trainer as ``factory(dataset, batch_size=, drop_last=, valid_label_columns=,
+    generator=, seed=)``; returns a :class:`ContrastiveBatchSampler` with the factory's options
+    (an explicit ``seed`` option overrides the trainer's ``args.seed``). Holds the ``encoder`` and
+    the shared ``embedding_cache`` (created when ``reuse_embeddings=True``), which the trainer glue
+    wires to the model and to the loss's ``embedding_callback``.
+    """
+
+    def __init__(self, strategy: str, **options: Any) -> None:
+        self.strategy = normalize_strategy(strategy)
+        self._encoder: Encoder | None = options.pop("encoder", None)
+        cache = options.pop("embedding_cache", None)
+        if cache is None and options.get("reuse_embeddings"):
+            cache = EmbeddingCache()
+        self.embedding_cache: EmbeddingCache | None = cache
+        self.options = options
+        self.samplers: list[ContrastiveBatchSampler] = []
+
+    @property
+    def encoder(self) -> Encoder | None:
+        """texts -> float32 (n, d) L2-normalised; setting it updates the samplers already built."""
+        return self._encoder
+
+    @encoder.setter
+    def encoder(self, fn: Encoder | None) -> None:
+        self._encoder = fn
+        for s in self.samplers:
+            s.encoder = fn
+
+    def set_model(self, model: Any, batch_size: int = 64, **encode_kwargs: Any) -> None:
+        """Use ``model.encode`` (SentenceTransformer-like) as the encoder."""
+        self.encoder = model_encoder(model, batch_size=batch_size, **encode_kwargs)
+
+    @property
+    def needs_encoder(self) -> bool:
+        """Whether the strategy groups by model embeddings."""
+        return self.strategy in MODEL_STRATEGIES
+
+    @property
+    def last_sampler(self) -> ContrastiveBatchSampler | None:
+        """The most recently built sampler (the trainer builds one per train dataloader)."""
+        return self.samplers[-1] if self.samplers else None
+
+    def __call__(
+        self,
+        dataset: Any,
+        batch_size: int,
+        drop_last: bool = False,
+        valid_label_columns: list[str] | None = None,
+        generator: torch.Generator | None = None,
+        seed: int | None = 0,
+    ) -> ContrastiveBatchSampler:
+        opts = dict(self.options)
+        seed = opts.pop("seed", seed)
+        sampler = ContrastiveBatchSampler(
+            dataset,
+            batch_size=batch_size,
+            drop_last=drop_last,
+            valid_label_columns=valid_label_columns,
+            generator=generator,
+            seed=0 if seed is None else seed,
+            strategy=self.strategy,
+            encoder=self._encoder,
+            embedding_cache=self.embedding_cache,
+            **opts,
+        )
+        self.samplers.append(sampler)
+        return sampler
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable without the runtime state: the trainer saves its args (this factory included)
+        with ``torch.save`` at every checkpoint; the encoder (a closure over the model), the built
+        samplers and the recorded embeddings are left out (a restored factory starts a fresh cache)."""
+        state = dict(self.__dict__)
+        state["_encoder"] = None
+        state["samplers"] = []
+        if state.get("embedding_cache") is not None:
+            state["embedding_cache"] = EmbeddingCache(element=self.embedding_cache.element)  # type: ignore[union-attr]
+        return state
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"BatchSamplerFactory({self.strategy!r}{', ' if opts else ''}{opts})"
+
+
+def make_batch_sampler(strategy: str, **options: Any) -> BatchSamplerFactory:
+    """A factory for ``SentenceTransformerTrainingArguments(batch_sampler=...)``.
+
+    ``options`` are :class:`ContrastiveBatchSampler` keyword arguments (``group_size``, ``element``,
+    ``n_candidates``, ``filter_identical``, ``reuse_embeddings``, ``seed``, ``shingle_size``,
+    ``n_clusters``, ``n_neighbours``, ``knn_method``, ``encoder``, ...).
+    """
+    return BatchSamplerFactory(strategy, **options)

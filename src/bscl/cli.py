@@ -1,0 +1,61 @@
+"""The ``bscl`` command line.
+
+    bscl train [--config run.yaml] [--data.task stsb] [--loss.tau=0.07] [--train.epochs 1] ...
+    bscl eval --task stsb --model minilm [--split test]
+
+``train`` options are generated from the config dataclasses (:mod:`bscl.training.config`): every field
+``x`` of stage ``s`` is ``--s.x``. A YAML file (``--config``) gives the base; command-line options
+override it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+
+def _train(ns: argparse.Namespace) -> int:
+    from bscl.training import config as C
+
+    cfg = C.load_yaml(ns.config) if ns.config else C.RunConfig()
+    cfg = C.from_args(ns, cfg)
+    from bscl.run import run_training
+
+    run_training(cfg)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bscl.evaluation import command as eval_command
+    from bscl.training import config as C
+
+    parser = argparse.ArgumentParser(prog="bscl", description="Batch-softmax contrastive fine-tuning of sentence embeddings")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="fine-tune a bi-encoder on a task and evaluate it")
+    train.add_argument("--config", help="YAML file with sections data, batching, loss, train, eval")
+    C.add_arguments(train)
+    train.set_defaults(func=_train)
+    eval_command.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if ns.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return ns.func(ns) or 0
+    except (ValueError, FileNotFoundError) as err:
+        print(f"bscl {ns.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"bscl {ns.command}: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

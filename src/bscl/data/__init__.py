@@ -1,0 +1,27 @@
+"""data layer: named tasks, their loaders and evaluation splits.
+
+Public API: :func:`load_task`, :data:`TASKS`, :class:`Task`, :class:`PairSplit`,
+:class:`RankingSplit`, :class:`DataError`, :func:`sample_ranked_negatives`.
+"""
+
+from bscl.data.errors import DataError, SkipLog
+from bscl.data.negatives import ranked_positions, sample_ranked_negatives
+from bscl.data.task import TRAIN_COLUMNS, EvalSplit, PairSplit, RankingSplit, Task, group_split, pairs_dataset
+from bscl.data.tasks import AVAILABLE_TASKS, TASKS, load_task
+
+__all__ = [
+    "AVAILABLE_TASKS",
+    "TASKS",
+    "TRAIN_COLUMNS",
+    "DataError",
+    "EvalSplit",
+    "PairSplit",
+    "RankingSplit",
+    "SkipLog",
+    "Task",
+    "group_split",
+    "load_task",
+    "pairs_dataset",
+    "ranked_positions",
+    "sample_ranked_negatives",
+]

@@ -1,0 +1,138 @@
+"""``bscl eval --task TASK --model NAME_OR_PATH [--split test]``: print a table, write JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bscl.data import TASKS, load_task
+
+DEFAULT_OUTPUT_DIR = Path("runs") / "eval"
+
+
+def _load_model(name_or_path: str) -> Any:
+    from bscl.models import load_model
+
+    return load_model(name_or_path)
+
+
+def default_output(task: str, model: str, split: str) -> Path:
+    """``runs/eval/{task}-{model}-{split}.json`` (model name/path reduced to a file-name-safe tag)."""
+    tag = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(model).name or model).strip("_") or "model"
+    return DEFAULT_OUTPUT_DIR / f"{task}-{tag}-{split}.json"
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A two-column text table of the metrics, headed by task / model / split."""
+    rows = [(k, f"{v:.4f}") for k, v in result["metrics"].items()]
+    width = max([len(k) for k, _ in rows] + [6])
+    head = f"task {result['task']}  model {result['model']}  split {result['split']}  (n = {result['n']})"
+    lines = [head, f"{'metric':<{width}}  value", f"{'-' * width}  ------"]
+    lines += [f"{k:<{width}}  {v}" for k, v in rows]
+    return "\n".join(lines)
+
+
+def run_eval(
+    task: str,
+    model: str | Any,
+    split: str = "test",
+    data_root: str | os.PathLike[str] | None = None,
+    output: str | os.PathLike[str] | None = None,
+    *,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Evaluate ``model`` (a name/path for :func:`bscl.models.load_model`, or a loaded model) on a task.
+
+    Returns (and writes as JSON to ``output``, if given) ``{task, model, split, n, metrics, primary,
+    seconds, seed, data_root, versions}``.
+    """
+    from bscl.evaluation.evaluators import evaluate
+
+    start = time.perf_counter()
+    t = load_task(task, data_root, seed=seed)
+    model_name = model if isinstance(model, str) else type(model).__name__
+    loaded = _load_model(model) if isinstance(model, str) else model
+    metrics = evaluate(loaded, t, split, batch_size=batch_size)
+    result: dict[str, Any] = {
+        "task": t.name,
+        "model": model_name,
+        "split": split,
+        "n": len(t.split(split)),
+        "primary": t.metric,
+        "metrics": metrics,
+        "seconds": round(time.perf_counter() - start, 2),
+        "seed": seed,
+        "data_root": str(data_root) if data_root is not None else None,
+        "skipped": t.skipped,
+        "versions": _versions(),
+    }
+    if output is not None:
+        out = Path(output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _versions() -> dict[str, str]:
+    import sentence_transformers
+    import torch
+
+    import bscl
+
+    return {
+        "bscl": bscl.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "sentence_transformers": sentence_transformers.__version__,
+    }
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    output = Path(args.output) if args.output else default_output(args.task, args.model, args.split)
+    result = run_eval(
+        args.task, args.model, args.split, args.data_root, output, batch_size=args.batch_size, seed=args.seed
+    )
+    print(format_table(result))
+    print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``eval`` subcommand to an argparse ``subparsers`` object (sets ``func``)."""
+    p = subparsers.add_parser(
+        "eval",
+        help="evaluate a model on a task split with the task's own metric",
+        description="Evaluate a bi-encoder (cosine similarity) on a task's dev or test split; print a "
+        "table and write JSON.",
+    )
+    p.add_argument("--task", required=True, choices=[t for t in TASKS if t != "generic"])
+    p.add_argument("--model", required=True, help="model name (minilm, mpnet, tiny) or a local folder")
+    p.add_argument("--split", default="test", choices=["dev", "test"])
+    p.add_argument(
+        "--data-root", default=None, help="data folder (default: $BSCL_DATA_ROOT or ../shared/data)"
+    )
+    p.add_argument("--output", default=None, help="JSON file (default: runs/eval/TASK-MODEL-SPLIT.json)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0, help="seed of the task's splits (MRPC/PFCC/CQA-B 9:1)")
+    p.set_defaults(func=_cmd)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry point (``python -m bscl.evaluation.command eval ...``) until cli.py wires it."""
+    parser = argparse.ArgumentParser(prog="bscl")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

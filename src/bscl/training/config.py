@@ -1,0 +1,220 @@
+"""Typed run configuration (training layer): one dataclass per stage, loadable from YAML, overridable from the command line.
+
+The CLI is generated from these dataclasses: every field ``x`` of stage ``s`` becomes ``--s.x VALUE``
+(or ``--s.x=VALUE``). A run writes its resolved config as ``config.yaml`` next to its outputs.
+Validation happens here, before any model is loaded, with messages that say what to change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class DataConfig:
+    """Which task and data to train on."""
+
+    task: str = "stsb"  #: task name (see ``bscl.data.TASKS``)
+    data_root: str | None = None  #: folder with stsb/, mrpc/, ... (default: BSCL_DATA_ROOT or ../shared/data)
+    train_subset: int | None = None  #: use only the first N training pairs (after a seeded shuffle)
+    eval_subset: int | None = None  #: use only the first N dev pairs for the per-epoch dev metric
+
+
+@dataclass
+class BatchingConfig:
+    """How training batches are built (see ``bscl.batching``)."""
+
+    strategy: str = "random"  #: random | sequential | no-duplicates | example | words | clusters | neighbours
+    group_size: int = 8  #: examples per kNN / shingle group (paper: 8; 4 MRPC; 5 CQA-B)
+    group_by: str = "first"  #: group by the first or the second text of each pair
+    reuse_embeddings: bool = False  #: reuse the previous epoch's training embeddings for grouping
+
+
+@dataclass
+class LossConfig:
+    """The loss and its options (see ``bscl.losses``)."""
+
+    name: str = "bsc"  #: bsc | combo | mse | triplet | pearson | softcse-weight | softcse-temperature | focal-infonce
+    tau: float = 0.1  #: temperature (L2: ~0.1; coordinate normalization: ~1-3)
+    trainable_tau: bool = False
+    tau_parametrization: str = "log"  #: log (tau = exp(p)) or alpha (tau = 1/alpha, the authors' code)
+    tau_learning_rate: float = 1e-3
+    symmetric: bool = True
+    combine: str = "mean"  #: mean (authors' code) or sum (eq. 1) of the two directions
+    normalization: str = "l2"  #: l2 | coordinate | zscore | none
+    use_labels: bool = True  #: labeled negatives (eq. 5): pairs below threshold add no positive term
+    threshold: float | None = None  #: label binarization threshold (default: the task's)
+    duplicates: bool = True  #: duplicate-aware positives (eqs. 3-4)
+    mu: float = 0.1  #: combo weight of the BSC term
+    margin: float = 0.5  #: triplet margin / Focal-InfoNCE margin
+    beta: float = -1.0  #: SoftCSE weight sharpness (0 = InfoNCE)
+    gamma: float = 0.5  #: SoftCSE temperature slope (0 = InfoNCE)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and run control."""
+
+    model: str = "minilm"  #: minilm | mpnet | tiny | a local folder
+    output_dir: str = "runs/default"
+    epochs: float = 1.0
+    batch_size: int = 32
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1  #: paper: 10% of steps, then linear decay
+    weight_decay: float = 0.01
+    adam_bias_correction: bool = True  #: the paper turns it off except for CQA
+    max_seq_length: int = 90  #: paper: 90 sub-tokens
+    seed: int = 0
+    seeds: int = 1  #: seed optimisation: train this many seeds, keep the best on dev
+    mini_batch_size: int | None = None  #: gradient caching: encode the batch in chunks of this size
+    logging_steps: int = 10
+    resume: bool = True  #: continue from the last checkpoint in output_dir
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation."""
+
+    split: str = "test"  #: final split to report (dev is used to choose the checkpoint)
+    batch_size: int = 64
+    before: bool = True  #: also evaluate the model before training
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    batching: BatchingConfig = field(default_factory=BatchingConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def validate(self) -> None:
+        """Raise ValueError for values that cannot work, naming the option to change."""
+        from bscl.losses.functional import NORMALIZATIONS
+        from bscl.losses.modules import LOSSES
+
+        lo = self.loss
+        if lo.name not in LOSSES:
+            raise ValueError(f"--loss.name={lo.name!r} is unknown; choose one of {sorted(LOSSES)}")
+        if not lo.tau > 0:
+            raise ValueError(f"--loss.tau must be > 0 (got {lo.tau}); the paper uses 0.1 with L2, 1.2 with coordinate")
+        if not 0 <= lo.mu <= 1:
+            raise ValueError(f"--loss.mu must lie in [0, 1] (got {lo.mu})")
+        if lo.normalization not in NORMALIZATIONS:
+            raise ValueError(f"--loss.normalization={lo.normalization!r}; choose one of {NORMALIZATIONS}")
+        if lo.combine not in ("mean", "sum"):
+            raise ValueError(f"--loss.combine must be 'mean' or 'sum' (got {lo.combine!r})")
+        if lo.tau_parametrization not in ("log", "alpha"):
+            raise ValueError(f"--loss.tau_parametrization must be 'log' or 'alpha' (got {lo.tau_parametrization!r})")
+        tr = self.train
+        if tr.batch_size < 1:
+            raise ValueError(f"--train.batch_size must be >= 1 (got {tr.batch_size})")
+        if tr.epochs <= 0:
+            raise ValueError(f"--train.epochs must be > 0 (got {tr.epochs})")
+        if tr.seeds < 1:
+            raise ValueError(f"--train.seeds must be >= 1 (got {tr.seeds})")
+        if tr.mini_batch_size is not None and tr.mini_batch_size < 1:
+            raise ValueError(f"--train.mini_batch_size must be >= 1 (got {tr.mini_batch_size})")
+        if self.batching.group_by not in ("first", "second"):
+            raise ValueError(f"--batching.group_by must be 'first' or 'second' (got {self.batching.group_by!r})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        """Write the resolved config as YAML, atomically."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        tmp.replace(path)
+
+
+STAGES: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(RunConfig)}  # type: ignore[misc]
+
+
+def _field_type(cls: type, name: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    return hints[name]
+
+
+def _parse_value(raw: Any, typ: Any, where: str) -> Any:
+    """Convert a YAML / command-line value to the field's type."""
+    origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):
+        args = [t for t in typing.get_args(typ) if t is not type(None)]
+        if raw is None or (isinstance(raw, str) and raw.lower() in ("none", "null", "")):
+            return None
+        return _parse_value(raw, args[0], where)
+    if typ is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{where}: expected true/false, got {raw!r}")
+    try:
+        return typ(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: expected {typ.__name__}, got {raw!r}") from None
+
+
+def from_dict(data: dict[str, Any], base: RunConfig | None = None, source: str = "config") -> RunConfig:
+    """Build a RunConfig from a nested dict (unknown keys are an error naming the key)."""
+    cfg = base or RunConfig()
+    for stage, values in (data or {}).items():
+        if stage not in STAGES:
+            raise ValueError(f"{source}: unknown section {stage!r}; sections are {list(STAGES)}")
+        section = getattr(cfg, stage)
+        known = {f.name for f in dataclasses.fields(section)}
+        for key, raw in (values or {}).items():
+            if key not in known:
+                raise ValueError(f"{source}: unknown option {stage}.{key}; options are {sorted(known)}")
+            setattr(section, key, _parse_value(raw, _field_type(type(section), key), f"{source}: {stage}.{key}"))
+    return cfg
+
+
+def load_yaml(path: str | Path, base: RunConfig | None = None) -> RunConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of sections (data, loss, train, ...)")
+    return from_dict(data, base, source=str(path))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--stage.field`` options for every config field (default: unset, so YAML values survive)."""
+    for stage, cls in STAGES.items():
+        group = parser.add_argument_group(stage, (cls.__doc__ or "").strip().splitlines()[0])
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else None
+            group.add_argument(
+                f"--{stage}.{f.name}",
+                dest=f"{stage}.{f.name}",
+                default=argparse.SUPPRESS,
+                metavar=str(_field_type(cls, f.name)).replace("typing.", "").replace("<class '", "").replace("'>", ""),
+                help=f"default: {default}",
+            )
+
+
+def from_args(ns: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
+    """Apply the ``--stage.field`` options present in ``ns`` over ``base``."""
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in vars(ns).items():
+        if "." in key:
+            stage, name = key.split(".", 1)
+            nested.setdefault(stage, {})[name] = value
+    return from_dict(nested, base, source="command line")

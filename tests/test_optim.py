@@ -1,0 +1,69 @@
+"""AdamW with switchable bias correction against a NumPy loop of its update rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+from sentence_transformers import SentenceTransformerTrainingArguments
+
+from bscl.losses import STLoss, build_loss
+from bscl.models import load_model
+from bscl.training import BSCLTrainer
+from bscl.training.optim import AdamW
+
+
+def _numpy_adamw(p, grads, lr, betas, eps, wd, correct_bias):
+    p = p.copy()
+    m = np.zeros_like(p)
+    v = np.zeros_like(p)
+    for t, g in enumerate(grads, start=1):
+        m = betas[0] * m + (1 - betas[0]) * g
+        v = betas[1] * v + (1 - betas[1]) * g * g
+        step = lr * np.sqrt(1 - betas[1] ** t) / (1 - betas[0] ** t) if correct_bias else lr
+        p = p - step * m / (np.sqrt(v) + eps)
+        p = p - lr * wd * p
+    return p
+
+
+@pytest.mark.parametrize("correct_bias", [True, False])
+@pytest.mark.parametrize("wd", [0.0, 0.01])
+def test_adamw_matches_numpy(correct_bias, wd):
+    rng = np.random.default_rng(0)
+    p0 = rng.normal(size=(3, 4))
+    grads = [rng.normal(size=(3, 4)) for _ in range(5)]
+    param = torch.nn.Parameter(torch.tensor(p0))
+    opt = AdamW([param], lr=0.01, betas=(0.9, 0.999), eps=1e-6, weight_decay=wd, correct_bias=correct_bias)
+    for g in grads:
+        param.grad = torch.tensor(g)
+        opt.step()
+    want = _numpy_adamw(p0, grads, 0.01, (0.9, 0.999), 1e-6, wd, correct_bias)
+    np.testing.assert_allclose(param.detach().numpy(), want, rtol=1e-12, atol=1e-12)
+
+
+def test_bias_correction_changes_the_first_steps():
+    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    opt_a, opt_b = AdamW([a], lr=0.1, correct_bias=True), AdamW([b], lr=0.1, correct_bias=False)
+    a.grad = b.grad = torch.tensor([1.0, -1.0])
+    opt_a.step()
+    opt_b.step()
+    # first step: corrected moves by ~lr, uncorrected by lr * (1 - b1) / sqrt(1 - b2) ~ 3.16 lr
+    assert torch.allclose(1 - a.detach()[0], torch.tensor(0.1), atol=1e-4)
+    assert torch.allclose(1 - b.detach()[0], torch.tensor(0.1 * 0.1 / 0.001**0.5), atol=1e-3)
+
+
+def test_trainer_uses_it_and_keeps_the_temperature_group(tmp_path):
+    model = load_model("tiny", seed=0)
+    loss = STLoss(model, build_loss("bsc", tau=0.1, trainable_tau=True))
+    args = SentenceTransformerTrainingArguments(output_dir=str(tmp_path), report_to="none", learning_rate=2e-5)
+    data = Dataset.from_dict({"anchor": ["a b", "c d"], "positive": ["a b c", "c d e"]})
+    trainer = BSCLTrainer(
+        model=model, args=args, train_dataset=data, loss=loss, adam_bias_correction=False, tau_learning_rate=0.01
+    )
+    opt = trainer.create_optimizer()
+    inner = getattr(opt, "optimizer", opt)
+    assert isinstance(inner, AdamW)
+    assert all(g["correct_bias"] is False for g in inner.param_groups)
+    tau = loss.loss.temperature.log_tau
+    assert any(any(p is tau for p in g["params"]) and g["lr"] == 0.01 for g in inner.param_groups)
