@@ -24,7 +24,7 @@ run: install
 	HF_HUB_OFFLINE=1 $(BSCL) train $(RUN_ARGS)
 
 test: install
-	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m pytest -q -m "not slow"
+	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -104,9 +104,15 @@ def main() -> None:
     print()
     print(header)
     print("|" + "---|" * (1 + 2 * len(sizes)))
-    print("| MiniLM train step | " + " | ".join(f"{table[b]['model step'] * 1000:.1f} | 1" for b in sizes) + " |")
+    print(
+        "| MiniLM train step | "
+        + " | ".join(f"{table[b]['model step'] * 1000:.1f} | 1" for b in sizes)
+        + " |"
+    )
     for name in LOSSES:
-        cells = " | ".join(f"{table[b][name] * 1000:.2f} | {table[b][name] / table[b]['model step']:.2%}" for b in sizes)
+        cells = " | ".join(
+            f"{table[b][name] * 1000:.2f} | {table[b][name] / table[b]['model step']:.2%}" for b in sizes
+        )
         print(f"| {name} | {cells} |")
     worst = max(table[sizes[-1]][n] / table[sizes[-1]]["model step"] for n in LOSSES)
     print(f"\nworst loss / step ratio at B={sizes[-1]}: {worst:.2%} (target < 5%)")

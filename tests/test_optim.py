@@ -56,10 +56,17 @@ def test_bias_correction_changes_the_first_steps():
 def test_trainer_uses_it_and_keeps_the_temperature_group(tmp_path):
     model = load_model("tiny", seed=0)
     loss = STLoss(model, build_loss("bsc", tau=0.1, trainable_tau=True))
-    args = SentenceTransformerTrainingArguments(output_dir=str(tmp_path), report_to="none", learning_rate=2e-5)
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(tmp_path), report_to="none", learning_rate=2e-5
+    )
     data = Dataset.from_dict({"anchor": ["a b", "c d"], "positive": ["a b c", "c d e"]})
     trainer = BSCLTrainer(
-        model=model, args=args, train_dataset=data, loss=loss, adam_bias_correction=False, tau_learning_rate=0.01
+        model=model,
+        args=args,
+        train_dataset=data,
+        loss=loss,
+        adam_bias_correction=False,
+        tau_learning_rate=0.01,
     )
     opt = trainer.create_optimizer()
     inner = getattr(opt, "optimizer", opt)

@@ -13,7 +13,28 @@ from bscl.losses import functional as F
 from bscl.models import load_model
 from bscl.training import BSCLTrainer
 
-WORDS = "red blue green cat dog bird runs sleeps eats small big old new fast slow happy sad tree house car".split()
+WORDS = [
+    "red",
+    "blue",
+    "green",
+    "cat",
+    "dog",
+    "bird",
+    "runs",
+    "sleeps",
+    "eats",
+    "small",
+    "big",
+    "old",
+    "new",
+    "fast",
+    "slow",
+    "happy",
+    "sad",
+    "tree",
+    "house",
+    "car",
+]
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
     bscl train [--config run.yaml] [--data.task stsb] [--loss.tau=0.07] [--train.epochs 1] ...
     bscl eval --task stsb --model minilm [--split test]
+    bscl encode / rank / report (see ``bscl COMMAND --help``)
 
 ``train`` options are generated from the config dataclasses (:mod:`bscl.training.config`): every field
 ``x`` of stage ``s`` is ``--s.x``. A YAML file (``--config``) gives the base; command-line options
@@ -29,9 +30,12 @@ def _train(ns: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from bscl.evaluation import command as eval_command
+    from bscl.reporting import commands as reporting_commands
     from bscl.training import config as C
 
-    parser = argparse.ArgumentParser(prog="bscl", description="Batch-softmax contrastive fine-tuning of sentence embeddings")
+    parser = argparse.ArgumentParser(
+        prog="bscl", description="Batch-softmax contrastive fine-tuning of sentence embeddings"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="fine-tune a bi-encoder on a task and evaluate it")
@@ -39,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     C.add_arguments(train)
     train.set_defaults(func=_train)
     eval_command.register(sub)
+    reporting_commands.register(sub)
     return parser
 
 
@@ -46,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     parser = build_parser()
     ns = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if ns.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if ns.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return ns.func(ns) or 0
     except (ValueError, FileNotFoundError) as err:

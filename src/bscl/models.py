@@ -154,6 +154,9 @@ def resolve_model_path(name: str, seed: int = 0) -> str:
         return str(mpnet_path())
     if name == "tiny":
         return str(tiny_model_path(seed=seed))
+    run_model = Path(name) / "model"
+    if (Path(name) / "metrics.json").is_file() and (run_model / "modules.json").is_file():
+        return str(run_model)  # a ``bscl train`` run folder: its chosen model (sequential training)
     return name
 
 

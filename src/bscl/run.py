@@ -5,17 +5,24 @@ evaluation before / after -> run folder::
 
     OUTPUT_DIR/
       config.yaml        resolved configuration
-      metrics.json       before / per-epoch dev / after (dev and test), written atomically
+      metrics.json       before / per-epoch dev / after (dev and test), written atomically; while a
+                         seed trains, its progress is under "running"
+      report.md, *.png   run report with plots (:mod:`bscl.reporting.report`)
       seed-N/            trainer checkpoints of each seed (resumable)
       model/             the chosen model: SentenceTransformer(OUTPUT_DIR/model) loads it
 
 Several seeds (``--train.seeds``) run one after another; the one with the best dev metric is kept
 (the paper's seed optimisation). Re-running the same command resumes: finished seeds are read back
-from ``metrics.json``, an unfinished one continues from its last checkpoint.
+from ``metrics.json``, an unfinished one continues from its last checkpoint (sampler epoch, optimizer,
+scheduler and temperature included).
+
+Sequential training (the paper's "BSC then MSE"): pass the first run's folder as ``--train.model``.
+Under ``torchrun`` every process runs this function; only rank 0 writes files.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -25,15 +32,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
 from bscl.batching import make_batch_sampler
 from bscl.data import Task, load_task
 from bscl.evaluation import build_evaluator, evaluate
-from bscl.losses import STLoss, build_loss
-from bscl.losses.modules import EmbeddingLoss
+from bscl.losses import LossStateCallback, make_st_loss
+from bscl.losses.modules import EmbeddingLoss, build_loss
 from bscl.models import load_model
 from bscl.paths import data_root
+from bscl.reporting.report import format_table, write_report
 from bscl.training import BSCLTrainer
 from bscl.training.config import RunConfig
 
@@ -52,11 +61,29 @@ LOSS_FIELDS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-class EpochSummary(TrainerCallback):
-    """One clean line per epoch: mean training loss since the last epoch, dev metric, tau, time."""
+def is_main_process() -> bool:
+    """Rank 0 under ``torchrun`` (``RANK`` is set before any process group exists), else True."""
+    return int(os.environ.get("RANK", "0")) == 0
 
-    def __init__(self, metric_key: str):
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically: a crash never leaves a half-written file."""
+    if not is_main_process():
+        return
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False))
+    os.replace(tmp, path)
+
+
+class Progress(TrainerCallback):
+    """One clean line per epoch (mean training loss, dev metric, tau, time), and the running seed's
+    progress written into ``metrics.json`` after every evaluation (readable if the run is killed)."""
+
+    def __init__(self, metric_key: str, metrics: dict[str, Any], path: Path, seed: int):
         self.metric_key = metric_key
+        self.metrics = metrics
+        self.path = path
+        self.seed = seed
         self.losses: list[float] = []
         self.tau: float | None = None
         self.start = time.perf_counter()
@@ -75,19 +102,30 @@ class EpochSummary(TrainerCallback):
         loss = sum(self.losses) / len(self.losses) if self.losses else float("nan")
         tau = f", tau {self.tau:.4f}" if self.tau is not None else ""
         name = self.metric_key.removeprefix("eval_")
-        print(
-            f"epoch {state.epoch:.2f}/{args.num_train_epochs:g}: train loss {loss:.4f}, "
-            f"dev {name} {metrics[self.metric_key]:.4f}{tau}, {time.perf_counter() - self.start:.0f} s",
-            flush=True,
-        )
+        if is_main_process():
+            tqdm.write(  # below the progress bars, not glued to them
+                f"epoch {state.epoch:.2f}/{args.num_train_epochs:g}: train loss {loss:.4f}, "
+                f"dev {name} {metrics[self.metric_key]:.4f}{tau}, {time.perf_counter() - self.start:.0f} s"
+            )
         self.losses = []
+        self.metrics["running"] = {
+            "seed": self.seed,
+            "dev_per_epoch": _history(state.log_history, self.metric_key),
+            "train_loss": _losses(state.log_history),
+        }
+        write_json(self.path, self.metrics)
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically: a crash never leaves a half-written file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False))
-    os.replace(tmp, path)
+def _history(log_history: list[dict[str, Any]], metric_key: str) -> list[dict[str, float]]:
+    return [{"epoch": row["epoch"], "dev": row[metric_key]} for row in log_history if metric_key in row]
+
+
+def _losses(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
+    return [
+        {"step": row["step"], "loss": row["loss"], **({"tau": row["tau"]} if "tau" in row else {})}
+        for row in log_history
+        if "loss" in row
+    ]
 
 
 def loss_from_config(cfg: RunConfig, task: Task) -> EmbeddingLoss:
@@ -99,28 +137,69 @@ def loss_from_config(cfg: RunConfig, task: Task) -> EmbeddingLoss:
     return build_loss(lo.name, **kwargs)
 
 
+def prepare_task(cfg: RunConfig, root: Path | None) -> Task:
+    """Load the task with the data options of ``cfg`` (generic files, ranked negatives, unsupervised)."""
+    da = cfg.data
+    options: dict[str, Any] = {}
+    if da.task == "generic":
+        options = {
+            "train": da.train_file,
+            "dev": da.dev_file,
+            "test": da.test_file,
+            "text1": da.text1,
+            "text2": da.text2,
+            "label": da.label,
+            "label_type": da.label_type,
+        }
+    if da.negatives:
+        # the paper ranks the claims with a pretrained SBERT: here the zero-shot model of the run
+        options["negatives"] = da.negatives
+        options["model"] = load_model(
+            cfg.train.model, seed=cfg.train.seed, max_seq_length=cfg.train.max_seq_length
+        )
+    task = load_task(da.task, root, seed=0, **options)
+    if da.unsupervised and task.kind != "unsupervised":
+        from datasets import Dataset
+
+        first = task.train.column_names[0]
+        texts = list(dict.fromkeys(task.train[first]))  # unique first texts, file order
+        task.train = Dataset.from_dict({"anchor": texts, "positive": texts, "label": [1.0] * len(texts)})
+        task.info["unsupervised"] = f"{len(texts)} unique first texts paired with themselves"
+    return task
+
+
 def _subset(task: Task, cfg: RunConfig) -> Any:
     train = task.train
     n = cfg.data.train_subset
     if n is not None and n < len(train):
         # keep the file order for sequential batching; otherwise a seeded random subset
-        train = train.select(range(n)) if cfg.batching.strategy == "sequential" else train.shuffle(seed=0).select(range(n))
+        train = (
+            train.select(range(n))
+            if cfg.batching.strategy == "sequential"
+            else train.shuffle(seed=0).select(range(n))
+        )
     return train
 
 
+def _dev_task(task: Task, n: int | None) -> Task:
+    """The task whose dev split (first ``n`` items) the per-epoch evaluator scores."""
+    if n is None or task.dev is None or n >= len(task.dev):
+        return task
+    return dataclasses.replace(task, dev=task.dev.head(n))
+
+
 def _last_checkpoint(folder: Path) -> str | None:
-    ckpts = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else -1)
+    def step(p: Path) -> int:
+        tail = p.name.split("-")[-1]
+        return int(tail) if tail.isdigit() else -1
+
+    ckpts = sorted((p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").is_file()), key=step)
     return str(ckpts[-1]) if ckpts else None
 
 
-def _print_table(rows: list[tuple[str, dict[str, float]]], keys: list[str]) -> str:
-    lines = ["| model | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
-    for name, metrics in rows:
-        lines.append(f"| {name} | " + " | ".join(f"{metrics.get(k, float('nan')):.4f}" for k in keys) + " |")
-    return "\n".join(lines)
-
-
-def train_seed(cfg: RunConfig, task: Task, seed: int, out: Path) -> dict[str, Any]:
+def train_seed(
+    cfg: RunConfig, task: Task, seed: int, out: Path, metrics: dict[str, Any], metrics_path: Path
+) -> dict[str, Any]:
     """Train one seed in ``out``; returns the chosen checkpoint's dev and test metrics."""
     from sentence_transformers import SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
@@ -128,9 +207,13 @@ def train_seed(cfg: RunConfig, task: Task, seed: int, out: Path) -> dict[str, An
     tr = cfg.train
     model = load_model(tr.model, seed=seed, max_seq_length=tr.max_seq_length)
     train = _subset(task, cfg)
-    if tr.batch_size > len(train):
-        raise ValueError(f"--train.batch_size={tr.batch_size} is larger than the training data ({len(train)} pairs)")
-    loss = STLoss(model, loss_from_config(cfg, task))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if tr.batch_size * world > len(train):
+        raise ValueError(
+            f"--train.batch_size={tr.batch_size} (x {world} processes) is larger than the training data "
+            f"({len(train)} pairs); lower --train.batch_size or raise --data.train_subset"
+        )
+    loss = make_st_loss(model, loss_from_config(cfg, task), mini_batch_size=tr.mini_batch_size)
 
     strategy = cfg.batching.strategy
     sampler: Any = BatchSamplers.BATCH_SAMPLER
@@ -147,10 +230,9 @@ def train_seed(cfg: RunConfig, task: Task, seed: int, out: Path) -> dict[str, An
             loss.embedding_callback = factory.embedding_cache
         sampler = factory
 
-    evaluator = build_evaluator(task, "dev", batch_size=cfg.eval.batch_size)
-    evaluator(model)  # sets the evaluator's prefixed primary_metric
+    evaluator = build_evaluator(_dev_task(task, cfg.data.eval_subset), "dev", batch_size=cfg.eval.batch_size)
     metric_key = f"eval_{evaluator.primary_metric}"
-    steps_per_epoch = math.ceil(len(train) / tr.batch_size)
+    steps_per_epoch = math.ceil(len(train) / (tr.batch_size * world))
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out),
         num_train_epochs=tr.epochs,
@@ -173,6 +255,8 @@ def train_seed(cfg: RunConfig, task: Task, seed: int, out: Path) -> dict[str, An
         report_to="none",
         dataloader_drop_last=False,
         disable_tqdm=False,
+        ddp_find_unused_parameters=False,
+        dataloader_pin_memory=False,
     )
     trainer = BSCLTrainer(
         model=model,
@@ -182,28 +266,25 @@ def train_seed(cfg: RunConfig, task: Task, seed: int, out: Path) -> dict[str, An
         evaluator=evaluator,
         tau_learning_rate=cfg.loss.tau_learning_rate,
         adam_bias_correction=tr.adam_bias_correction,
-        callbacks=[EpochSummary(metric_key)],
+        callbacks=[Progress(metric_key, metrics, metrics_path, seed), LossStateCallback(loss)],
     )
     resume = _last_checkpoint(out) if tr.resume else None
-    if resume:
-        logger.info("resuming seed %d from %s", seed, resume)
+    if resume and is_main_process():
+        print(f"seed {seed}: resuming from {resume}", flush=True)
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - start
-    history = [
-        {"epoch": row["epoch"], "dev": row[metric_key]} for row in trainer.state.log_history if metric_key in row
-    ]
-    losses = [{"step": row["step"], "loss": row["loss"], **({"tau": row["tau"]} if "tau" in row else {})}
-              for row in trainer.state.log_history if "loss" in row]  # fmt: skip
     dev = evaluate(model, task, "dev", batch_size=cfg.eval.batch_size)
     test = evaluate(model, task, "test", batch_size=cfg.eval.batch_size) if task.test is not None else {}
-    model.save(str(out / "best-model"))
+    if is_main_process():
+        model.save(str(out / "best-model"))
     return {
         "seed": seed,
         "train_seconds": seconds,
+        "resumed_from": resume,
         "best_checkpoint": trainer.state.best_model_checkpoint,
-        "dev_per_epoch": history,
-        "train_loss": losses,
+        "dev_per_epoch": _history(trainer.state.log_history, metric_key),
+        "train_loss": _losses(trainer.state.log_history),
         "dev": dev,
         "test": test,
     }
@@ -212,59 +293,89 @@ def train_seed(cfg: RunConfig, task: Task, seed: int, out: Path) -> dict[str, An
 def run_training(cfg: RunConfig) -> dict[str, Any]:
     """The whole ``bscl train`` job; returns what it writes to ``metrics.json``."""
     cfg.validate()
-    root = data_root(cfg.data.data_root)  # fails before any model is loaded
+    root = (
+        None if cfg.data.task == "generic" else data_root(cfg.data.data_root)
+    )  # fails before loading a model
     out = Path(cfg.train.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg.save(out / "config.yaml")
     metrics_path = out / "metrics.json"
     metrics: dict[str, Any] = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     if metrics.get("config") not in (None, cfg.to_dict()):
         raise ValueError(
             f"{out} holds a run with another configuration; choose a new --train.output_dir or delete {out}"
         )
+    if is_main_process():
+        out.mkdir(parents=True, exist_ok=True)
+        cfg.save(out / "config.yaml")
     metrics["config"] = cfg.to_dict()
 
-    task = load_task(cfg.data.task, root, seed=0)
+    task = prepare_task(cfg, root)
     primary = task.metric
-    print(f"task {task.name}: {len(task.train)} training pairs, metric {primary}; model {cfg.train.model}")
-    if cfg.eval.before and "before" not in metrics:
-        base = load_model(cfg.train.model, seed=cfg.train.seed, max_seq_length=cfg.train.max_seq_length)
-        metrics["before"] = {
-            split: evaluate(base, task, split, batch_size=cfg.eval.batch_size)
-            for split in ("dev", "test")
-            if getattr(task, split) is not None
-        }
+    metrics["task"] = task.name
+    metrics["primary"] = primary
+    if is_main_process():
+        print(
+            f"task {task.name}: {len(task.train)} training pairs, metric {primary}; model {cfg.train.model}"
+        )
+    try:
+        if cfg.eval.before and "before" not in metrics and is_main_process():
+            base = load_model(cfg.train.model, seed=cfg.train.seed, max_seq_length=cfg.train.max_seq_length)
+            metrics["before"] = {
+                split: evaluate(base, task, split, batch_size=cfg.eval.batch_size)
+                for split in ("dev", "test")
+                if getattr(task, split) is not None
+            }
+            write_json(metrics_path, metrics)
+            del base
+            print(
+                f"before training: dev {primary} = {metrics['before']['dev'].get(primary, float('nan')):.4f}"
+            )
+
+        seeds = metrics.setdefault("seeds", {})
+        for k in range(cfg.train.seeds):
+            seed = cfg.train.seed + k
+            if str(seed) in seeds:
+                if is_main_process():
+                    print(
+                        f"seed {seed}: already finished, dev {primary} = {seeds[str(seed)]['dev'].get(primary)}"
+                    )
+                continue
+            result = train_seed(cfg, task, seed, out / f"seed-{seed}", metrics, metrics_path)
+            seeds[str(seed)] = result
+            metrics.pop("running", None)
+            write_json(metrics_path, metrics)
+            if is_main_process():
+                print(
+                    f"seed {seed}: dev {primary} = {result['dev'].get(primary):.4f}, {result['train_seconds']:.0f} s"
+                )
+
+        best_seed = max(seeds, key=lambda s: seeds[s]["dev"].get(primary, float("-inf")))
+        metrics["best_seed"] = int(best_seed)
+        metrics["after"] = {"dev": seeds[best_seed]["dev"], "test": seeds[best_seed]["test"]}
+        if is_main_process():
+            final = out / "model"
+            tmp = out / ".model.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(out / f"seed-{best_seed}" / "best-model", tmp)
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
         write_json(metrics_path, metrics)
-        del base
+    finally:
+        if is_main_process() and metrics_path.is_file():
+            try:
+                write_report(out)
+            except Exception as err:  # a report must never hide the training error
+                logger.warning("could not write the report: %s", err)
 
-    seeds = metrics.setdefault("seeds", {})
-    for k in range(cfg.train.seeds):
-        seed = cfg.train.seed + k
-        if str(seed) in seeds:
-            print(f"seed {seed}: already finished, dev {primary} = {seeds[str(seed)]['dev'].get(primary)}")
-            continue
-        result = train_seed(cfg, task, seed, out / f"seed-{seed}")
-        seeds[str(seed)] = result
-        write_json(metrics_path, metrics)
-        print(f"seed {seed}: dev {primary} = {result['dev'].get(primary):.4f}, {result['train_seconds']:.0f} s")
-
-    best_seed = max(seeds, key=lambda s: seeds[s]["dev"].get(primary, float("-inf")))
-    metrics["best_seed"] = int(best_seed)
-    metrics["after"] = {"dev": seeds[best_seed]["dev"], "test": seeds[best_seed]["test"]}
-    final = out / "model"
-    tmp = out / ".model.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(out / f"seed-{best_seed}" / "best-model", tmp)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    write_json(metrics_path, metrics)
-
-    split = cfg.eval.split
-    keys = sorted({*metrics["after"].get(split, {})})
-    rows = []
-    if "before" in metrics:
-        rows.append((f"{cfg.train.model} (before)", metrics["before"].get(split, {})))
-    rows.append((f"{cfg.loss.name} (seed {best_seed}, best dev)", metrics["after"].get(split, {})))
-    table = _print_table(rows, keys)
-    print(f"\n{task.name} {split}:\n{table}\nmodel saved to {final}")
+    if is_main_process():
+        split = cfg.eval.split
+        rows: list[dict[str, Any]] = []
+        if "before" in metrics:
+            rows.append({"model": f"{cfg.train.model} (before)", **metrics["before"].get(split, {})})
+        rows.append(
+            {"model": f"{cfg.loss.name} (seed {best_seed}, best on dev)", **metrics["after"].get(split, {})}
+        )
+        keys = [primary] + sorted(k for k in metrics["after"].get(split, {}) if k != primary)
+        print(
+            f"\n{task.name} {split}:\n{format_table(rows, ['model', *keys])}\nmodel saved to {out / 'model'}"
+        )
     return metrics

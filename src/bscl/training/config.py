@@ -25,7 +25,16 @@ class DataConfig:
     task: str = "stsb"  #: task name (see ``bscl.data.TASKS``)
     data_root: str | None = None  #: folder with stsb/, mrpc/, ... (default: BSCL_DATA_ROOT or ../shared/data)
     train_subset: int | None = None  #: use only the first N training pairs (after a seeded shuffle)
-    eval_subset: int | None = None  #: use only the first N dev pairs for the per-epoch dev metric
+    eval_subset: int | None = None  #: use only the first N dev items for the per-epoch dev metric
+    unsupervised: bool = False  #: SimCSE: pair each first text with itself (dropout as augmentation)
+    negatives: str | None = None  #: pfcc only: "ranked" adds SBERT-ranked negatives (for MSE / triplet)
+    train_file: str | None = None  #: generic task: CSV/TSV/JSONL with a header
+    dev_file: str | None = None  #: generic task (default: 9:1 split of train)
+    test_file: str | None = None  #: generic task
+    text1: str | None = None  #: generic task: first text column
+    text2: str | None = None  #: generic task: second text column
+    label: str | None = None  #: generic task: label column
+    label_type: str | None = None  #: generic task: score | binary | positive (default: inferred)
 
 
 @dataclass
@@ -42,7 +51,9 @@ class BatchingConfig:
 class LossConfig:
     """The loss and its options (see ``bscl.losses``)."""
 
-    name: str = "bsc"  #: bsc | combo | mse | triplet | pearson | softcse-weight | softcse-temperature | focal-infonce
+    name: str = (
+        "bsc"  #: bsc | combo | mse | triplet | pearson | softcse-weight | softcse-temperature | focal-infonce
+    )
     tau: float = 0.1  #: temperature (L2: ~0.1; coordinate normalization: ~1-3)
     trainable_tau: bool = False
     tau_parametrization: str = "log"  #: log (tau = exp(p)) or alpha (tau = 1/alpha, the authors' code)
@@ -105,7 +116,9 @@ class RunConfig:
         if lo.name not in LOSSES:
             raise ValueError(f"--loss.name={lo.name!r} is unknown; choose one of {sorted(LOSSES)}")
         if not lo.tau > 0:
-            raise ValueError(f"--loss.tau must be > 0 (got {lo.tau}); the paper uses 0.1 with L2, 1.2 with coordinate")
+            raise ValueError(
+                f"--loss.tau must be > 0 (got {lo.tau}); the paper uses 0.1 with L2, 1.2 with coordinate"
+            )
         if not 0 <= lo.mu <= 1:
             raise ValueError(f"--loss.mu must lie in [0, 1] (got {lo.mu})")
         if lo.normalization not in NORMALIZATIONS:
@@ -113,7 +126,20 @@ class RunConfig:
         if lo.combine not in ("mean", "sum"):
             raise ValueError(f"--loss.combine must be 'mean' or 'sum' (got {lo.combine!r})")
         if lo.tau_parametrization not in ("log", "alpha"):
-            raise ValueError(f"--loss.tau_parametrization must be 'log' or 'alpha' (got {lo.tau_parametrization!r})")
+            raise ValueError(
+                f"--loss.tau_parametrization must be 'log' or 'alpha' (got {lo.tau_parametrization!r})"
+            )
+        da = self.data
+        if da.task == "generic" and not da.train_file:
+            raise ValueError("--data.task generic needs --data.train_file (CSV/TSV/JSONL with a header)")
+        if da.negatives not in (None, "ranked"):
+            raise ValueError(f"--data.negatives must be 'ranked' or unset (got {da.negatives!r})")
+        if da.negatives and da.task != "pfcc":
+            raise ValueError("--data.negatives=ranked only applies to --data.task pfcc")
+        for name in ("train_subset", "eval_subset"):
+            value = getattr(da, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--data.{name} must be >= 1 (got {value})")
         tr = self.train
         if tr.batch_size < 1:
             raise ValueError(f"--train.batch_size must be >= 1 (got {tr.batch_size})")
@@ -123,8 +149,18 @@ class RunConfig:
             raise ValueError(f"--train.seeds must be >= 1 (got {tr.seeds})")
         if tr.mini_batch_size is not None and tr.mini_batch_size < 1:
             raise ValueError(f"--train.mini_batch_size must be >= 1 (got {tr.mini_batch_size})")
+        from bscl.batching.samplers import normalize_strategy
+
+        try:
+            normalize_strategy(self.batching.strategy)
+        except ValueError as err:
+            raise ValueError(f"--batching.strategy: {err}") from None
+        if self.batching.group_size < 1:
+            raise ValueError(f"--batching.group_size must be >= 1 (got {self.batching.group_size})")
         if self.batching.group_by not in ("first", "second"):
-            raise ValueError(f"--batching.group_by must be 'first' or 'second' (got {self.batching.group_by!r})")
+            raise ValueError(
+                f"--batching.group_by must be 'first' or 'second' (got {self.batching.group_by!r})"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -180,7 +216,9 @@ def from_dict(data: dict[str, Any], base: RunConfig | None = None, source: str =
         for key, raw in (values or {}).items():
             if key not in known:
                 raise ValueError(f"{source}: unknown option {stage}.{key}; options are {sorted(known)}")
-            setattr(section, key, _parse_value(raw, _field_type(type(section), key), f"{source}: {stage}.{key}"))
+            setattr(
+                section, key, _parse_value(raw, _field_type(type(section), key), f"{source}: {stage}.{key}")
+            )
     return cfg
 
 
@@ -205,7 +243,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 f"--{stage}.{f.name}",
                 dest=f"{stage}.{f.name}",
                 default=argparse.SUPPRESS,
-                metavar=str(_field_type(cls, f.name)).replace("typing.", "").replace("<class '", "").replace("'>", ""),
+                metavar=str(_field_type(cls, f.name))
+                .replace("typing.", "")
+                .replace("<class '", "")
+                .replace("'>", ""),
                 help=f"default: {default}",
             )
 

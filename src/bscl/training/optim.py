@@ -39,7 +39,13 @@ class AdamW(torch.optim.Optimizer):
             raise ValueError(f"betas must lie in [0, 1); got {betas}")
         if eps < 0:
             raise ValueError(f"eps must be >= 0; got {eps}")
-        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "correct_bias": correct_bias}
+        defaults = {
+            "lr": lr,
+            "betas": betas,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "correct_bias": correct_bias,
+        }
         super().__init__(params, defaults)
 
     @torch.no_grad()

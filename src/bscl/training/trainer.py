@@ -2,7 +2,7 @@
 
 - The temperature of a contrastive loss (any parameter whose name contains ``temperature``) gets
   its own learning rate (``tau_learning_rate``) and no weight decay.
-- The current temperature is logged with the loss (``tau`` in the logs / ``trainer.state.log_history``).
+- A trainable temperature's current value is logged with the loss (``tau`` in the logs / ``trainer.state.log_history``).
 - ``adam_bias_correction=False`` swaps the optimizer for :class:`bscl.training.optim.AdamW` without
   bias correction (the paper's setting for all tasks but CQA), keeping sentence-transformers' parameter
   groups (loss parameters, learning-rate mapping).
@@ -68,8 +68,14 @@ class BSCLTrainer(SentenceTransformerTrainer):
         if self.adam_bias_correction:
             return optimizer_cls, optimizer_kwargs
         if optimizer_cls is not torch.optim.AdamW:
-            raise ValueError(f"adam_bias_correction=False needs the adamw_torch optimizer; got {optimizer_cls.__name__}")
-        keep = {k: v for k, v in optimizer_kwargs.items() if k in ("lr", "betas", "eps", "weight_decay", "optimizer_dict")}
+            raise ValueError(
+                f"adam_bias_correction=False needs the adamw_torch optimizer; got {optimizer_cls.__name__}"
+            )
+        keep = {
+            k: v
+            for k, v in optimizer_kwargs.items()
+            if k in ("lr", "betas", "eps", "weight_decay", "optimizer_dict")
+        }
         return AdamW, {**keep, "correct_bias": False}
 
     def get_decay_parameter_names(self, model: nn.Module) -> list[str]:
@@ -77,6 +83,6 @@ class BSCLTrainer(SentenceTransformerTrainer):
         return [n for n in names if not re.search(TEMPERATURE_PATTERN, n)]
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        if self._temperature is not None and "loss" in logs:
+        if self._temperature is not None and self._temperature.trainable and "loss" in logs:
             logs = {**logs, "tau": round(self._temperature.value, 6)}
         super().log(logs, start_time)

@@ -1,0 +1,120 @@
+"""``bscl train`` end to end on the fixture data root with the tiny random model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bscl.cli import main
+from bscl.models import resolve_model_path
+from bscl.run import prepare_task, run_training
+from bscl.training.config import RunConfig, from_dict
+
+FIXTURES = Path(__file__).parent / "fixtures" / "data_root"
+
+
+def config(out: Path, **sections: dict) -> RunConfig:
+    base = {
+        "data": {"task": "stsb", "data_root": str(FIXTURES)},
+        "train": {"model": "tiny", "output_dir": str(out), "epochs": 2, "batch_size": 4, "logging_steps": 1},
+        "eval": {"batch_size": 8},
+    }
+    for name, values in sections.items():
+        base.setdefault(name, {}).update(values)
+    return from_dict(base)
+
+
+def test_train_writes_a_complete_run_folder_and_resumes_finished_seeds(tmp_path, capsys):
+    from sentence_transformers import SentenceTransformer
+
+    out = tmp_path / "run"
+    cfg = config(out, train={"seeds": 2}, loss={"name": "bsc", "trainable_tau": True, "tau_learning_rate": 0.05})
+    metrics = run_training(cfg)
+
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["primary"] == "spearman" and saved["task"] == "stsb"
+    assert set(saved["seeds"]) == {"0", "1"}
+    assert "running" not in saved
+    best = max(saved["seeds"], key=lambda s: saved["seeds"][s]["dev"]["spearman"])
+    assert saved["best_seed"] == int(best)
+    assert saved["after"]["test"] == saved["seeds"][best]["test"]
+    for seed in saved["seeds"].values():
+        assert [round(row["epoch"]) for row in seed["dev_per_epoch"]] == [1, 2]
+        assert all("tau" in row for row in seed["train_loss"])  # learned temperature is logged
+        assert seed["train_loss"][0]["tau"] != seed["train_loss"][-1]["tau"]
+    assert yaml.safe_load((out / "config.yaml").read_text()) == cfg.to_dict()
+    assert (out / "report.md").is_file() and (out / "train_loss.png").is_file() and (out / "tau.png").is_file()
+    reloaded = SentenceTransformer(str(out / "model"))
+    assert reloaded.encode(["a cat"]).shape == (1, reloaded.get_embedding_dimension())
+    assert metrics["after"] == saved["after"]
+
+    capsys.readouterr()
+    again = run_training(cfg)  # same command again: nothing is retrained
+    assert "already finished" in capsys.readouterr().out
+    assert again["seeds"] == saved["seeds"]
+
+
+def test_another_config_in_the_same_folder_is_refused(tmp_path):
+    out = tmp_path / "run"
+    run_training(config(out, train={"epochs": 1}))
+    with pytest.raises(ValueError, match="another configuration"):
+        run_training(config(out, train={"epochs": 1}, loss={"tau": 0.2}))
+
+
+def test_sequential_training_starts_from_the_previous_run(tmp_path):
+    first = tmp_path / "bsc"
+    run_training(config(first, train={"epochs": 1}))
+    assert resolve_model_path(str(first)) == str(first / "model")
+    second = tmp_path / "bsc-then-mse"
+    metrics = run_training(config(second, train={"epochs": 1, "model": str(first)}, loss={"name": "mse"}))
+    before = json.loads((first / "metrics.json").read_text())["after"]["test"]
+    # the second stage's "before" is the first stage's chosen model
+    assert metrics["before"]["test"] == pytest.approx(before, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("sections", "message"),
+    [
+        ({"loss": {"name": "nope"}}, "--loss.name"),
+        ({"loss": {"tau": 0.0}}, "--loss.tau"),
+        ({"loss": {"mu": 1.5}}, "--loss.mu"),
+        ({"batching": {"strategy": "bogus"}}, "--batching.strategy"),
+        ({"train": {"batch_size": 100}}, "--train.batch_size=100"),
+        ({"data": {"data_root": "/no/such/folder"}}, "/no/such/folder"),
+        ({"data": {"task": "generic"}}, "--data.train_file"),
+        ({"data": {"negatives": "ranked"}}, "--data.negatives"),
+    ],
+)
+def test_bad_config_fails_before_training_with_what_to_change(tmp_path, sections, message):
+    out = tmp_path / "run"
+    with pytest.raises((ValueError, FileNotFoundError), match=message.replace(".", r"\.").replace("/", "/")):
+        run_training(config(out, **sections))
+    assert not any(out.glob("seed-*/checkpoint-*"))
+
+
+def test_cli_reports_config_errors_with_exit_code_2(tmp_path, capsys):
+    code = main(["train", "--data.data_root", str(FIXTURES), "--train.model", "tiny", "--loss.tau=-1"])
+    assert code == 2
+    assert "--loss.tau must be > 0" in capsys.readouterr().err
+
+
+def test_unsupervised_pairs_each_first_text_with_itself():
+    cfg = config(Path("unused"), data={"unsupervised": True})
+    task = prepare_task(cfg, FIXTURES)
+    assert task.train["anchor"] == task.train["positive"]
+    assert len(set(task.train["anchor"])) == len(task.train)
+    assert set(task.train["label"]) == {1.0}
+
+
+def test_unsupervised_training_with_one_direction(tmp_path):
+    cfg = config(
+        tmp_path / "simcse",
+        data={"unsupervised": True},
+        loss={"name": "bsc", "symmetric": False, "tau": 0.05},
+        train={"epochs": 1},
+    )
+    metrics = run_training(cfg)
+    assert metrics["seeds"]["0"]["train_loss"][0]["loss"] > 0
