@@ -31,7 +31,9 @@ def test_train_writes_a_complete_run_folder_and_resumes_finished_seeds(tmp_path,
     from sentence_transformers import SentenceTransformer
 
     out = tmp_path / "run"
-    cfg = config(out, train={"seeds": 2}, loss={"name": "bsc", "trainable_tau": True, "tau_learning_rate": 0.05})
+    cfg = config(
+        out, train={"seeds": 2}, loss={"name": "bsc", "trainable_tau": True, "tau_learning_rate": 0.05}
+    )
     metrics = run_training(cfg)
 
     saved = json.loads((out / "metrics.json").read_text())
@@ -46,7 +48,9 @@ def test_train_writes_a_complete_run_folder_and_resumes_finished_seeds(tmp_path,
         assert all("tau" in row for row in seed["train_loss"])  # learned temperature is logged
         assert seed["train_loss"][0]["tau"] != seed["train_loss"][-1]["tau"]
     assert yaml.safe_load((out / "config.yaml").read_text()) == cfg.to_dict()
-    assert (out / "report.md").is_file() and (out / "train_loss.png").is_file() and (out / "tau.png").is_file()
+    assert (
+        (out / "report.md").is_file() and (out / "train_loss.png").is_file() and (out / "tau.png").is_file()
+    )
     reloaded = SentenceTransformer(str(out / "model"))
     assert reloaded.encode(["a cat"]).shape == (1, reloaded.get_embedding_dimension())
     assert metrics["after"] == saved["after"]

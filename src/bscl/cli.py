@@ -2,6 +2,7 @@
 
     bscl train [--config run.yaml] [--data.task stsb] [--loss.tau=0.07] [--train.epochs 1] ...
     bscl eval --task stsb --model minilm [--split test]
+    bscl reproduce stsb [--epochs 1 --train-subset 2000 --seeds 1 --model minilm]
     bscl encode / rank / report (see ``bscl COMMAND --help``)
 
 ``train`` options are generated from the config dataclasses (:mod:`bscl.training.config`): every field
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=_train)
     eval_command.register(sub)
     reporting_commands.register(sub)
+    from bscl import reproduce
+
+    reproduce.register(sub)
     return parser
 
 
@@ -51,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     parser = build_parser()
     ns = parser.parse_args(argv)
+    ns.argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         level=logging.DEBUG if ns.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -158,6 +158,13 @@ def prepare_task(cfg: RunConfig, root: Path | None) -> Task:
             cfg.train.model, seed=cfg.train.seed, max_seq_length=cfg.train.max_seq_length
         )
     task = load_task(da.task, root, seed=0, **options)
+    if da.positives_only and "label" in task.train.column_names:
+        t = cfg.loss.threshold if cfg.loss.threshold is not None else task.binarize_threshold
+        before = len(task.train)
+        task.train = task.train.filter(lambda row: row["label"] >= t)
+        task.info["positives_only"] = f"kept {len(task.train)} of {before} pairs with label >= {t}"
+        if len(task.train) == 0:
+            raise ValueError(f"--data.positives_only left no training pairs (no label >= {t})")
     if da.unsupervised and task.kind != "unsupervised":
         from datasets import Dataset
 

@@ -27,6 +27,7 @@ class DataConfig:
     train_subset: int | None = None  #: use only the first N training pairs (after a seeded shuffle)
     eval_subset: int | None = None  #: use only the first N dev items for the per-epoch dev metric
     unsupervised: bool = False  #: SimCSE: pair each first text with itself (dropout as augmentation)
+    positives_only: bool = False  #: drop training pairs whose label is below the binarization threshold
     negatives: str | None = None  #: pfcc only: "ranked" adds SBERT-ranked negatives (for MSE / triplet)
     train_file: str | None = None  #: generic task: CSV/TSV/JSONL with a header
     dev_file: str | None = None  #: generic task (default: 9:1 split of train)

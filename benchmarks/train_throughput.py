@@ -1,0 +1,403 @@
+"""Training throughput (issue 6): ``bscl train`` vs a plain SentenceTransformerTrainer, and MFU.
+
+Two sides, same model (all-MiniLM-L6-v2, max 90 tokens), batch, data, steps and training arguments:
+
+- ``bscl``: built the way ``bscl train`` builds it (``bscl.run.train_seed``): symmetric BSC loss
+  (tau 0.1, labeled negatives below 0.6) through ``make_st_loss``, the ``example`` batch sampler
+  (Algorithm 1, groups of 8) in reuse mode with its ``EmbeddingCache`` wired to the loss, and
+  ``BSCLTrainer``;
+- ``st``: ``SentenceTransformerTrainer`` with ``MultipleNegativesRankingLoss(scale=10)`` and the
+  default batch sampler, on the same pairs without the label column.
+
+Each run loads a fresh model and times ``trainer.train()`` (``--steps`` optimizer steps), which
+includes the sampler's grouping at the start of each epoch (for ``bscl`` in epoch 1 that is one encode
+pass over the training texts, since nothing is cached yet). The training set is the seeded random
+subset that ``bscl train --data.train_subset`` takes, by default ``steps * batch / epochs`` pairs, so a
+run covers whole epochs, as a real ``bscl train`` run does. The sides alternate (A B A B ...) for
+``--rounds`` rounds after one untimed warm-up run each (``--warmup-steps``); the medians are reported.
+
+Model FLOPs are counted analytically from the padded shapes of the batches the trainer actually fed
+to the model (a forward pre-hook records every ``(rows, padded length)``): per sequence of padded
+length L, forward = 2 * P * L + 4 * layers * L^2 * hidden (P = encoder-layer parameters, without
+embeddings and pooler; the second term is QK^T and attention x V), training = 3 x forward. The
+sampler's encode pass (forward only, no gradient) is counted separately and not in the MFU. Peak =
+best of ``--peak-repeats`` fp32 ``torch.matmul`` of ``--peak-size`` square matrices (2 n^3 FLOPs)
+with torch's default threads, measured at the start and at the end of this run; MFU = achieved
+training FLOP/s / peak.
+
+Usage (~5 minutes on 2 idle cores)::
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/train_throughput.py --out /tmp/train_throughput.json
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/train_throughput.py --steps 4 --rounds 1   # quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SIDES = ("st", "bscl")
+LABELS = {
+    "st": "SentenceTransformerTrainer + MNRL (random batches)",
+    "bscl": "bscl train: BSC + example shuffling, reuse",
+}
+
+
+# ---- peak -----------------------------------------------------------------------------------------
+
+
+def peak_matmul_gflops(n: int, repeats: int) -> dict[str, Any]:
+    """Best-of-``repeats`` fp32 GFLOP/s of one ``n x n`` matmul (torch default threads)."""
+    a = torch.randn(n, n, dtype=torch.float32)
+    b = torch.randn(n, n, dtype=torch.float32)
+    out = torch.empty(n, n, dtype=torch.float32)
+    for _ in range(2):
+        torch.matmul(a, b, out=out)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.matmul(a, b, out=out)
+        times.append(time.perf_counter() - t0)
+    flops = 2.0 * n**3
+    return {
+        "size": n,
+        "repeats": repeats,
+        "best_s": min(times),
+        "median_s": statistics.median(times),
+        "gflops": flops / min(times) / 1e9,
+        "median_gflops": flops / statistics.median(times) / 1e9,
+    }
+
+
+# ---- FLOP counting ---------------------------------------------------------------------------------
+
+
+def encoder_shape(model: Any) -> dict[str, int]:
+    """Layers, hidden size and matmul parameters (encoder layers only) of the model's transformer."""
+    hf = model[0].auto_model
+    cfg = hf.config
+    layer_params = sum(
+        p.numel()
+        for name, p in hf.named_parameters()
+        if not name.startswith("embeddings.") and not name.startswith("pooler.")
+    )
+    return {
+        "layers": int(cfg.num_hidden_layers),
+        "hidden": int(cfg.hidden_size),
+        "layer_params": int(layer_params),
+        "all_params": int(sum(p.numel() for p in hf.parameters())),
+    }
+
+
+def forward_flops(rows: int, length: int, shape: dict[str, int]) -> float:
+    """Forward FLOPs of ``rows`` sequences padded to ``length`` tokens."""
+    per_seq = 2.0 * shape["layer_params"] * length + 4.0 * shape["layers"] * length**2 * shape["hidden"]
+    return rows * per_seq
+
+
+class ShapeRecorder:
+    """Forward pre-hook on the SentenceTransformer: records the padded shape of every forward."""
+
+    def __init__(self, model: Any) -> None:
+        self.train: list[tuple[int, int, int]] = []  # (rows, padded length, real tokens)
+        self.encode: list[tuple[int, int, int]] = []
+        self.handle = model.register_forward_pre_hook(self._hook)
+
+    def _hook(self, module: Any, args: tuple[Any, ...]) -> None:
+        features = args[0] if args else None
+        if not isinstance(features, dict) or "input_ids" not in features:
+            return
+        ids = features["input_ids"]
+        mask = features.get("attention_mask")
+        real = int(mask.sum()) if mask is not None else ids.numel()
+        record = (int(ids.shape[0]), int(ids.shape[1]), real)
+        if torch.is_grad_enabled() and module.training:
+            self.train.append(record)
+        else:
+            self.encode.append(record)
+
+    def close(self) -> None:
+        self.handle.remove()
+
+
+class GroupingLog(list):
+    """Stands in for ``factory.samplers``: wraps each new sampler's ``epoch_order`` so that the
+    grouping stats of every epoch are kept (the sampler resets ``stats`` at each epoch)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epochs: list[dict[str, float]] = []
+
+    def append(self, sampler: Any) -> None:
+        super().append(sampler)
+        original = sampler.epoch_order
+        log = self.epochs
+
+        def epoch_order(epoch: int | None = None) -> Any:
+            before = sampler.stats
+            order = original(epoch)
+            if sampler.stats is not before:  # recomputed for a new epoch
+                log.append(dict(sampler.stats))
+            return order
+
+        sampler.epoch_order = epoch_order
+
+
+class StepTimer:
+    """Trainer callback: wall time spent between ``on_step_begin`` and ``on_step_end``."""
+
+    def __init__(self) -> None:
+        from transformers import TrainerCallback
+
+        timer = self
+
+        class _Callback(TrainerCallback):
+            def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                timer._t0 = time.perf_counter()
+
+            def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                timer.step_s.append(time.perf_counter() - timer._t0)
+
+        self.callback = _Callback()
+        self.step_s: list[float] = []
+        self._t0 = 0.0
+
+
+# ---- the two sides -----------------------------------------------------------------------------------
+
+
+def training_args(out: str, batch: int, steps: int, **extra: Any) -> Any:
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    return SentenceTransformerTrainingArguments(
+        output_dir=out,
+        **extra,
+        per_device_train_batch_size=batch,
+        max_steps=steps,
+        eval_strategy="no",
+        save_strategy="no",
+        report_to="none",
+        dataloader_pin_memory=False,
+        disable_tqdm=True,
+        seed=0,
+    )
+
+
+def run_side(side: str, train: Any, batch: int, steps: int, max_seq_length: int) -> dict[str, Any]:
+    """One timed ``trainer.train()`` of ``side`` on a fresh model."""
+    from sentence_transformers import SentenceTransformerTrainer
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    from bscl.batching import make_batch_sampler
+    from bscl.losses import build_loss, make_st_loss
+    from bscl.models import load_model
+    from bscl.training import BSCLTrainer
+
+    model = load_model("minilm", max_seq_length=max_seq_length)
+    shape = encoder_shape(model)
+    timer = StepTimer()
+    factory = None
+    with tempfile.TemporaryDirectory() as out:
+        if side == "bscl":
+            factory = make_batch_sampler("example", group_size=8, reuse_embeddings=True)
+            factory.set_model(model)
+            factory.samplers = GroupingLog()
+            loss = make_st_loss(model, build_loss("bsc", tau=0.1, threshold=0.6))
+            loss.embedding_callback = factory.embedding_cache
+            args = training_args(out, batch, steps, batch_sampler=factory)
+            trainer: Any = BSCLTrainer(
+                model=model, args=args, train_dataset=train, loss=loss, callbacks=[timer.callback]
+            )
+        else:
+            args = training_args(out, batch, steps)
+            data = train.remove_columns([c for c in train.column_names if c not in ("anchor", "positive")])
+            loss = MultipleNegativesRankingLoss(model, scale=10)
+            trainer = SentenceTransformerTrainer(
+                model=model, args=args, train_dataset=data, loss=loss, callbacks=[timer.callback]
+            )
+        recorder = ShapeRecorder(model)
+        load0 = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        trainer.train()
+        wall = time.perf_counter() - t0
+        recorder.close()
+    grouping = {"encode_s": 0.0, "knn_s": 0.0, "total_s": 0.0, "n_encoded": 0.0, "n_reused": 0.0}
+    if factory is not None:
+        for stats in factory.samplers.epochs:
+            for k in grouping:
+                grouping[k] += float(stats.get(k, 0.0))
+        grouping["epochs"] = len(factory.samplers.epochs)
+    train_fwd = sum(forward_flops(r, length, shape) for r, length, _ in recorder.train)
+    encode_fwd = sum(forward_flops(r, length, shape) for r, length, _ in recorder.encode)
+    rows = sum(r for r, _, _ in recorder.train)
+    padded = sum(r * length for r, length, _ in recorder.train)
+    real = sum(t for _, _, t in recorder.train)
+    train_flops = 3.0 * train_fwd
+    return {
+        "side": side,
+        "wall_s": wall,
+        "steps": trainer.state.global_step,
+        "epochs": trainer.state.epoch,
+        "pairs": rows // 2,
+        "pairs_per_s": (rows // 2) / wall,
+        "step_s_sum": sum(timer.step_s),
+        "step_s_median": statistics.median(timer.step_s) if timer.step_s else float("nan"),
+        "other_s": wall - sum(timer.step_s),
+        "grouping": grouping,
+        "train_forwards": len(recorder.train),
+        "padded_tokens": padded,
+        "real_tokens": real,
+        "padding_efficiency": real / padded if padded else float("nan"),
+        "mean_padded_length": padded / rows if rows else float("nan"),
+        "train_flops": train_flops,
+        "encode_flops": encode_fwd,
+        "train_gflops_per_s": train_flops / wall / 1e9,
+        "train_gflops_per_s_in_steps": train_flops / sum(timer.step_s) / 1e9 if timer.step_s else float("nan"),
+        "load_avg_1min_start": load0,
+        "load_avg_1min_end": os.getloadavg()[0],
+        "model": shape,
+    }
+
+
+# ---- report -------------------------------------------------------------------------------------------
+
+
+def markdown(result: dict[str, Any]) -> str:
+    peak = result["peak_gflops"]
+    lines = [
+        "| side | round | wall (s) | steps (s) | grouping (s) | other (s) | pairs | pairs/s | mean padded len | padding eff. | train GFLOP | GFLOP/s | MFU |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["runs"]:
+        lines.append(
+            f"| {r['side']} | {r['round']} | {r['wall_s']:.1f} | {r['step_s_sum']:.1f} | "
+            f"{r['grouping']['total_s']:.1f} | {r['other_s'] - r['grouping']['total_s']:.1f} | {r['pairs']} | "
+            f"{r['pairs_per_s']:.2f} | {r['mean_padded_length']:.1f} | {r['padding_efficiency']:.2f} | "
+            f"{r['train_flops'] / 1e9:.0f} | {r['train_gflops_per_s']:.1f} | {r['train_gflops_per_s'] / peak:.3f} |"
+        )
+    s = result["summary"]
+    lines += [
+        "",
+        "| side | median pairs/s | median GFLOP/s | MFU (whole train()) | MFU (inside steps) |",
+        "|---|---|---|---|---|",
+    ]
+    for side in SIDES:
+        m = s[side]
+        lines.append(
+            f"| {side}: {LABELS[side]} | {m['pairs_per_s']:.2f} | {m['gflops_per_s']:.1f} | "
+            f"{m['mfu']:.3f} | {m['mfu_in_steps']:.3f} |"
+        )
+    lines += [
+        "",
+        f"ratio bscl / st (median pairs/s): **{s['ratio']:.3f}** (target >= 1.05); "
+        f"peak fp32 matmul {peak:.1f} GFLOP/s ({result['peak'][0]['size']}^2, best of start/end); "
+        f"bscl MFU **{s['bscl']['mfu']:.3f}**, st MFU {s['st']['mfu']:.3f} (target >= 0.70)",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=30, help="timed optimizer steps per run")
+    parser.add_argument("--warmup-steps", type=int, default=2, help="steps of the untimed warm-up run per side")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2, help="timed runs per side, alternating")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs the --steps cover (sets the subset)")
+    parser.add_argument("--train-subset", type=int, default=None, help="pairs (default steps*batch/epochs)")
+    parser.add_argument("--max-seq-length", type=int, default=90)
+    parser.add_argument("--peak-size", type=int, default=2048)
+    parser.add_argument("--peak-repeats", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    args = parser.parse_args()
+
+    import transformers
+
+    from bscl.data import load_task
+
+    transformers.logging.set_verbosity_error()
+    task = load_task("stsb")
+    n = args.train_subset or math.ceil(args.steps * args.batch_size / args.epochs)
+    n = min(n, len(task.train))
+    train = task.train.shuffle(seed=0).select(range(n))  # what ``bscl train --data.train_subset n`` takes
+    print(
+        f"STSb train subset: {n} of {len(task.train)} pairs; batch {args.batch_size}, {args.steps} steps, "
+        f"{torch.get_num_threads()} threads; load average {os.getloadavg()}",
+        flush=True,
+    )
+
+    peaks = [peak_matmul_gflops(args.peak_size, args.peak_repeats)]
+    print(f"peak fp32 matmul (start): {peaks[0]['gflops']:.1f} GFLOP/s", flush=True)
+
+    warm = train.select(range(min(n, args.warmup_steps * args.batch_size)))
+    for side in SIDES:
+        t0 = time.perf_counter()
+        run_side(side, warm, args.batch_size, args.warmup_steps, args.max_seq_length)
+        print(f"warm-up {side}: {time.perf_counter() - t0:.1f} s", flush=True)
+
+    runs = []
+    for rnd in range(args.rounds):
+        for side in SIDES if rnd % 2 == 0 else SIDES[::-1]:
+            r = run_side(side, train, args.batch_size, args.steps, args.max_seq_length)
+            r["round"] = rnd + 1
+            runs.append(r)
+            print(
+                f"round {rnd + 1} {side}: {r['wall_s']:.1f} s, {r['pairs_per_s']:.2f} pairs/s, "
+                f"steps {r['step_s_sum']:.1f} s, grouping {r['grouping']['total_s']:.1f} s, "
+                f"{r['train_gflops_per_s']:.1f} GFLOP/s, load {r['load_avg_1min_end']:.2f}",
+                flush=True,
+            )
+
+    peaks.append(peak_matmul_gflops(args.peak_size, args.peak_repeats))
+    print(f"peak fp32 matmul (end): {peaks[1]['gflops']:.1f} GFLOP/s", flush=True)
+    peak = max(p["gflops"] for p in peaks)
+
+    summary: dict[str, Any] = {}
+    for side in SIDES:
+        mine = [r for r in runs if r["side"] == side]
+        gf = statistics.median(r["train_gflops_per_s"] for r in mine)
+        gf_steps = statistics.median(r["train_gflops_per_s_in_steps"] for r in mine)
+        summary[side] = {
+            "pairs_per_s": statistics.median(r["pairs_per_s"] for r in mine),
+            "gflops_per_s": gf,
+            "mfu": gf / peak,
+            "mfu_in_steps": gf_steps / peak,
+        }
+    summary["ratio"] = summary["bscl"]["pairs_per_s"] / summary["st"]["pairs_per_s"]
+    summary["targets_met"] = {
+        "ratio>=1.05": summary["ratio"] >= 1.05,
+        "mfu>=0.70": summary["bscl"]["mfu"] >= 0.70,
+    }
+    result = {
+        "config": {**vars(args), "out": str(args.out) if args.out else None, "train_pairs": n},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "load_avg_end": os.getloadavg(),
+        },
+        "peak": peaks,
+        "peak_gflops": peak,
+        "runs": runs,
+        "summary": summary,
+    }
+    print()
+    print(markdown(result))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2))
+        print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

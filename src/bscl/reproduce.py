@@ -1,0 +1,348 @@
+"""``bscl reproduce TASK``: the paper's method grid for one task, one table beside the paper's numbers.
+
+Every cell of the grid is one ``bscl train`` run (:func:`bscl.run.run_training`) in
+``OUTPUT_DIR/TASK/CELL`` with the paper's hyperparameters for the task (NOTES.md, Sec. 5.2 of the
+paper) and the cell's overrides, plus the options that fit the run to this machine (epochs, training
+subset, seeds, model). Finished cells are read back, not re-run; an interrupted cell resumes from
+its last checkpoint. The table (Markdown) is printed and written to ``OUTPUT_DIR/TASK/table.md``.
+
+The paper's numbers are for BERT-base on a GPU, 5-7 epochs and 5 seeds, and CQA was tested on
+SemEval-2017 (not available here: we test on SemEval-2016): read the comparison as an ordering of
+methods, not as equal setups.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bscl.reporting.report import format_table
+from bscl.training.config import RunConfig, from_dict
+
+
+@dataclass
+class Cell:
+    """One row of the grid."""
+
+    name: str
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    paper: str | None = None  #: the paper's number(s) for this row, as printed (scaled to [0, 1])
+    after: str | None = None  #: sequential training: start from this cell's model
+    zero_shot: bool = False
+
+
+#: the paper's hyperparameters per task (NOTES.md "Hyperparameters"); batch 30, 90 tokens, lr 2e-5,
+#: warm-up 10%, AdamW with bias correction only for CQA.
+TASK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
+    "stsb": {"loss": {"tau": 0.1, "mu": 0.1}, "batching": {"group_size": 8}, "train": {"adam_bias_correction": False}},
+    "mrpc": {"loss": {"tau": 0.1, "mu": 0.1}, "batching": {"group_size": 4}, "train": {"adam_bias_correction": False}},
+    "pfcc": {
+        "loss": {"tau": 1.2, "normalization": "coordinate", "mu": 0.9, "margin": 0.6},
+        "batching": {"group_size": 8},
+        "train": {"adam_bias_correction": False},
+    },
+    "cqa-a": {"loss": {"tau": 0.055, "mu": 0.1}, "batching": {"group_size": 8}, "train": {"adam_bias_correction": True}},
+    "cqa-b": {
+        "loss": {"tau": 0.07, "mu": 0.9},
+        "batching": {"group_size": 5},
+        "train": {"adam_bias_correction": True, "learning_rate": 3e-5},
+    },
+    "wiki-unsup": {"loss": {"tau": 0.05, "symmetric": False}, "train": {"adam_bias_correction": True, "learning_rate": 3e-5}},
+}  # fmt: skip
+
+#: metrics shown per task (the first is the paper's headline metric)
+TASK_METRICS: dict[str, list[str]] = {
+    "stsb": ["spearman"],
+    "mrpc": ["f1", "accuracy"],
+    "pfcc": ["has_positive@1", "has_positive@5", "has_positive@50", "mrr"],
+    "cqa-a": ["map", "mrr", "p@1"],
+    "cqa-b": ["map", "mrr"],
+    "wiki-unsup": ["spearman"],
+}
+
+BSC = {"loss": {"name": "bsc"}, "batching": {"strategy": "example"}}
+
+
+def _with(base: dict[str, dict[str, Any]], **sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out = copy.deepcopy(base)
+    for name, values in sections.items():
+        out.setdefault(name, {}).update(values)
+    return out
+
+
+def grid(task: str) -> list[Cell]:
+    """The paper's rows for ``task`` (main rows first, so a partial grid is still useful)."""
+    cells = [Cell("zero-shot", zero_shot=True)]
+    if task == "wiki-unsup":
+        return cells + [
+            Cell("bsc one direction (SimCSE)", _with(BSC, batching={"strategy": "random"})),
+            Cell("focal-infonce", {"loss": {"name": "focal-infonce", "margin": 0.3}}),
+            Cell("softcse-weight", {"loss": {"name": "softcse-weight"}}),
+            Cell("softcse-temperature", {"loss": {"name": "softcse-temperature"}}),
+        ]
+    paper = PAPER.get(task, {})
+    cells += [
+        Cell("bsc (example shuffle)", BSC, paper.get("bsc")),
+        Cell("bsc (example shuffle, reuse embeddings)", _with(BSC, batching={"reuse_embeddings": True})),
+        Cell("mse", {"loss": {"name": "mse"}}, paper.get("mse")),
+    ]
+    if task in ("pfcc", "cqa-a", "cqa-b"):
+        cells.append(Cell("triplet", {"loss": {"name": "triplet"}}, paper.get("triplet")))
+    if task != "pfcc":
+        cells.append(Cell("combo", _with(BSC, loss={"name": "combo"}), paper.get("combo")))
+    if task == "stsb":
+        cells.append(
+            Cell(
+                "bsc then mse",
+                {"loss": {"name": "mse"}},
+                paper.get("bsc then mse"),
+                after="bsc (example shuffle)",
+            )
+        )
+    cells += [
+        Cell("bsc random shuffle", _with(BSC, batching={"strategy": "random"}), paper.get("bsc random")),
+        Cell("bsc no shuffle", _with(BSC, batching={"strategy": "sequential"}), paper.get("bsc no shuffle")),
+        Cell("bsc clusters", _with(BSC, batching={"strategy": "clusters"})),
+    ]
+    if task == "pfcc":
+        cells += [
+            Cell("bsc l2 norm", _with(BSC, loss={"normalization": "l2", "tau": 0.1}), paper.get("bsc l2")),
+            Cell(
+                "bsc no norm", _with(BSC, loss={"normalization": "none", "tau": 1.2}), paper.get("bsc none")
+            ),
+        ]
+    else:
+        cells.append(Cell("bsc positives only", _with(BSC, data={"positives_only": True})))
+    return cells
+
+
+#: the paper's test numbers (NOTES.md table), scaled to [0, 1]; PFCC-S as HasPositive@1/5/50.
+PAPER: dict[str, dict[str, str]] = {
+    "stsb": {"mse": "0.8480", "bsc": "0.8326", "combo": "0.8459", "bsc then mse": "0.8571"},
+    "mrpc": {"mse": "0.8908", "bsc": "0.8673", "combo": "0.8946"},
+    "pfcc": {
+        "mse": "0.362/0.508/0.709",
+        "triplet": "0.668/0.794/0.899",
+        "bsc": "0.673/0.844/0.899",
+        "bsc l2": "0.588/0.764/0.899",
+        "bsc none": "0.608/0.744/0.884",
+    },
+    "cqa-a": {
+        "mse": "0.869",
+        "triplet": "0.857",
+        "bsc": "0.801",
+        "combo": "0.872",
+        "bsc no shuffle": "0.816",
+    },
+    "cqa-b": {"mse": "0.471", "triplet": "0.475", "bsc": "0.495", "combo": "0.496"},
+}
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-").replace("--", "-")
+
+
+def cell_config(task: str, cell: Cell, ns: argparse.Namespace, folder: Path) -> RunConfig:
+    """Defaults <- the paper's task settings <- the cell's overrides <- this machine's options."""
+    values = _with(TASK_SETTINGS.get(task, {}), data={"task": task})
+    for name, section in cell.overrides.items():
+        values = _with(values, **{name: section})
+    if task == "pfcc" and values.get("loss", {}).get("name", "bsc") in ("mse", "triplet"):
+        values = _with(values, data={"negatives": "ranked"})  # positives-only data: sampled negatives
+    model = str(folder.parent / slug(cell.after)) if cell.after else ns.model
+    values = _with(
+        values,
+        data={"data_root": ns.data_root, "train_subset": ns.train_subset, "eval_subset": ns.eval_subset},
+        train={
+            "model": model,
+            "output_dir": str(folder),
+            "epochs": ns.epochs,
+            "seeds": ns.seeds,
+            "batch_size": ns.batch_size,
+            "mini_batch_size": ns.mini_batch_size,
+        },
+        eval={"before": False},
+    )
+    return from_dict(values, source=f"reproduce {task} / {cell.name}")
+
+
+def _atomic_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def run_cell(task: str, cell: Cell, ns: argparse.Namespace, root: Path) -> dict[str, Any]:
+    """Run (or read back) one cell; returns ``{"dev": {...}, "test": {...}, "wall_seconds": s}``."""
+    folder = root / slug(cell.name)
+    done = folder / "cell.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    if cell.zero_shot:
+        from bscl.data import load_task
+        from bscl.evaluation import evaluate
+        from bscl.models import load_model
+        from bscl.paths import data_root
+
+        t = load_task(task, data_root(ns.data_root))
+        model = load_model(ns.model, max_seq_length=90)
+        result: dict[str, Any] = {
+            split: evaluate(model, t, split, batch_size=64)
+            for split in ("dev", "test")
+            if getattr(t, split) is not None
+        }
+    else:
+        from bscl.run import run_training
+
+        cfg = cell_config(task, cell, ns, folder)
+        print(f"\n=== {task} / {cell.name}: bscl train --config {folder / 'config.yaml'}", flush=True)
+        metrics = run_training(cfg)
+        result = dict(metrics["after"])
+        result["train_seconds"] = sum(s["train_seconds"] for s in metrics["seeds"].values())
+    result["wall_seconds"] = time.perf_counter() - start
+    _atomic_json(done, result)
+    return result
+
+
+def table(task: str, results: dict[str, dict[str, Any]], cells: list[Cell]) -> str:
+    """Markdown: one row per cell, our dev primary and test metrics, the paper's number."""
+    keys = TASK_METRICS.get(task, [])
+    headline = keys[:3] if task == "pfcc" else keys[:1]
+    rows = []
+    for cell in cells:
+        r = results.get(cell.name)
+        row: dict[str, Any] = {"method": cell.name, "paper": cell.paper or "–"}
+        if r is not None:
+            row["dev"] = r.get("dev", {}).get(keys[0])
+            row.update({f"test {k}": r.get("test", {}).get(k) for k in keys})
+            row["ours (as paper)"] = "/".join(
+                f"{r.get('test', {}).get(k, float('nan')):.3f}" for k in headline
+            )
+            row["minutes"] = r.get("wall_seconds", 0.0) / 60
+        rows.append(row)
+    columns = ["method", "dev", *[f"test {k}" for k in keys], "ours (as paper)", "paper", "minutes"]
+    headers = [
+        "method",
+        f"dev {keys[0]}",
+        *[f"test {k}" for k in keys],
+        "ours (paper's metric)",
+        "paper",
+        "minutes",
+    ]
+    lines = [format_table(rows, columns, headers=headers)]
+    agreement = ordering_agreement(results, cells, keys[0])
+    if agreement:
+        lines.append("")
+        lines.append(agreement)
+    return "\n".join(lines)
+
+
+def ordering_agreement(results: dict[str, dict[str, Any]], cells: list[Cell], key: str) -> str | None:
+    """Kendall's tau between our test numbers and the paper's over the rows that have both."""
+    from scipy.stats import kendalltau
+
+    pairs = [
+        (results[c.name]["test"][key], float(c.paper.split("/")[0]))
+        for c in cells
+        if c.paper and c.name in results and key in results[c.name].get("test", {})
+    ]
+    if len(pairs) < 3:
+        return None
+    ours, paper = zip(*pairs, strict=True)
+    tau = kendalltau(ours, paper).statistic
+    order = lambda vals: sorted(range(len(vals)), key=lambda i: -vals[i])  # noqa: E731
+    names = [
+        c.name for c in cells if c.paper and c.name in results and key in results[c.name].get("test", {})
+    ]
+    return (
+        f"Ordering of the {len(pairs)} rows the paper also has, by test {key}: ours "
+        f"{' > '.join(names[i] for i in order(ours))}; paper {' > '.join(names[i] for i in order(paper))} "
+        f"(Kendall tau {tau:.2f})."
+    )
+
+
+def reproduce(ns: argparse.Namespace) -> str:
+    task = ns.task
+    if task not in TASK_SETTINGS:
+        raise ValueError(f"bscl reproduce: no grid for task {task!r}; choose one of {sorted(TASK_SETTINGS)}")
+    cells = grid(task)
+    if ns.cells:
+        wanted = [c.strip() for c in ns.cells.split(",") if c.strip()]
+        unknown = [w for w in wanted if w not in {c.name for c in cells} | {slug(c.name) for c in cells}]
+        if unknown:
+            raise ValueError(f"--cells: unknown {unknown}; cells of {task}: {[slug(c.name) for c in cells]}")
+        chosen = {c.name for c in cells if c.name in wanted or slug(c.name) in wanted}
+        for c in cells:  # a sequential cell needs its first stage
+            if c.name in chosen and c.after:
+                chosen.add(c.after)
+        cells = [c for c in cells if c.name in chosen]
+    root = Path(ns.output_dir) / task
+    root.mkdir(parents=True, exist_ok=True)
+    if ns.dry_run:
+        for c in cells:
+            if not c.zero_shot:
+                cfg = cell_config(task, c, ns, root / slug(c.name))
+                cfg.validate()
+                print(f"{c.name}: bscl train " + " ".join(_as_options(cfg)))
+        return ""
+    results: dict[str, dict[str, Any]] = {}
+    started = time.perf_counter()
+    try:
+        for cell in cells:
+            results[cell.name] = run_cell(task, cell, ns, root)
+    finally:
+        text = (
+            f"## {task}: `bscl reproduce {' '.join(shlex.quote(a) for a in ns.argv)}`\n\n"
+            f"{table(task, results, cells)}\n\n"
+            f"Finished {len(results)}/{len(cells)} cells; this invocation {(time.perf_counter() - started) / 60:.1f} min.\n"
+        )
+        tmp = root / "table.md.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, root / "table.md")
+        print("\n" + text, flush=True)
+    return text
+
+
+def _as_options(cfg: RunConfig) -> list[str]:
+    default = RunConfig().to_dict()
+    out = []
+    for stage, values in cfg.to_dict().items():
+        for key, value in values.items():
+            if value != default[stage][key]:
+                out.append(f"--{stage}.{key}={value}")
+    return out
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "reproduce",
+        help="run the paper's method grid for a task and print it beside the paper's numbers",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("task", help=f"one of {sorted(TASK_SETTINGS)}")
+    p.add_argument("--model", default="minilm")
+    p.add_argument("--epochs", type=float, default=1.0, help="paper: 5-7")
+    p.add_argument("--seeds", type=int, default=1, help="paper: 5 (best on dev kept)")
+    p.add_argument("--batch-size", type=int, default=30, help="paper: 30")
+    p.add_argument("--mini-batch-size", type=int, default=None, help="gradient caching chunk (default: off)")
+    p.add_argument(
+        "--train-subset", type=int, default=None, help="train on the first N pairs (seeded shuffle)"
+    )
+    p.add_argument(
+        "--eval-subset", type=int, default=None, help="per-epoch dev metric on the first N dev items"
+    )
+    p.add_argument("--cells", default=None, help="comma-separated cell names (default: the whole grid)")
+    p.add_argument("--output-dir", default="runs/reproduce")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--dry-run", action="store_true", help="print each cell's bscl train options and stop")
+    p.set_defaults(func=lambda ns: (reproduce(ns), 0)[1])
+    return p
