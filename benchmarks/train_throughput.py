@@ -262,7 +262,9 @@ def run_side(side: str, train: Any, batch: int, steps: int, max_seq_length: int)
         "train_flops": train_flops,
         "encode_flops": encode_fwd,
         "train_gflops_per_s": train_flops / wall / 1e9,
-        "train_gflops_per_s_in_steps": train_flops / sum(timer.step_s) / 1e9 if timer.step_s else float("nan"),
+        "train_gflops_per_s_in_steps": train_flops / sum(timer.step_s) / 1e9
+        if timer.step_s
+        else float("nan"),
         "load_avg_1min_start": load0,
         "load_avg_1min_end": os.getloadavg()[0],
         "model": shape,
@@ -309,7 +311,9 @@ def markdown(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=30, help="timed optimizer steps per run")
-    parser.add_argument("--warmup-steps", type=int, default=2, help="steps of the untimed warm-up run per side")
+    parser.add_argument(
+        "--warmup-steps", type=int, default=2, help="steps of the untimed warm-up run per side"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2, help="timed runs per side, alternating")
     parser.add_argument("--epochs", type=int, default=1, help="epochs the --steps cover (sets the subset)")
@@ -325,6 +329,7 @@ def main() -> None:
     from bscl.data import load_task
 
     transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
     task = load_task("stsb")
     n = args.train_subset or math.ceil(args.steps * args.batch_size / args.epochs)
     n = min(n, len(task.train))

@@ -122,3 +122,28 @@ def test_unsupervised_training_with_one_direction(tmp_path):
     )
     metrics = run_training(cfg)
     assert metrics["seeds"]["0"]["train_loss"][0]["loss"] > 0
+
+
+@pytest.mark.distributed
+def test_bscl_train_under_torchrun_with_two_processes(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    assert torchrun is not None
+    out = tmp_path / "ddp"
+    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "bscl.cli", "train",
+           "--data.data_root", str(FIXTURES), "--train.model", "tiny", "--train.batch_size", "2",
+           "--train.epochs", "2", "--batching.strategy", "example", "--batching.reuse_embeddings", "true",
+           "--loss.trainable_tau", "true", "--train.output_dir", str(out), "--eval.batch_size", "8"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    seed = metrics["seeds"]["0"]
+    assert [round(r["epoch"]) for r in seed["dev_per_epoch"]] == [1, 2]
+    # 8 fixture pairs, 2 per process and step, 2 processes: 2 steps per epoch
+    assert seed["best_checkpoint"].endswith(("checkpoint-2", "checkpoint-4"))
+    assert (out / "model" / "modules.json").is_file()

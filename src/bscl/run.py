@@ -99,12 +99,12 @@ class Progress(TrainerCallback):
         metrics = metrics or {}
         if self.metric_key not in metrics:
             return
-        loss = sum(self.losses) / len(self.losses) if self.losses else float("nan")
+        loss = f"train loss {sum(self.losses) / len(self.losses):.4f}, " if self.losses else ""
         tau = f", tau {self.tau:.4f}" if self.tau is not None else ""
         name = self.metric_key.removeprefix("eval_")
         if is_main_process():
             tqdm.write(  # below the progress bars, not glued to them
-                f"epoch {state.epoch:.2f}/{args.num_train_epochs:g}: train loss {loss:.4f}, "
+                f"epoch {state.epoch:.2f}/{args.num_train_epochs:g}: {loss}"
                 f"dev {name} {metrics[self.metric_key]:.4f}{tau}, {time.perf_counter() - self.start:.0f} s"
             )
         self.losses = []
@@ -126,6 +126,12 @@ def _losses(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
         for row in log_history
         if "loss" in row
     ]
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def loss_from_config(cfg: RunConfig, task: Task) -> EmbeddingLoss:
@@ -262,8 +268,10 @@ def train_seed(
         report_to="none",
         dataloader_drop_last=False,
         disable_tqdm=False,
-        ddp_find_unused_parameters=False,
+        ddp_find_unused_parameters=True,  # BERT pooler weights get no gradient (mean pooling)
         dataloader_pin_memory=False,
+        # under torchrun on a CPU-only machine: gloo (the trainer would otherwise not run in DDP mode)
+        **({"use_cpu": True, "ddp_backend": "gloo"} if world > 1 and not _cuda() else {}),
     )
     trainer = BSCLTrainer(
         model=model,
