@@ -70,3 +70,11 @@ def test_dry_run_builds_valid_configs(task, tmp_path, capsys):
     assert main(["reproduce", task, "--dry-run", "--output-dir", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == len(grid(task)) - 1  # all but zero-shot
+
+
+def test_finished_cell_with_other_options_is_refused(tmp_path, capsys):
+    args = ["reproduce", "stsb", "--model", "tiny", "--data-root", str(FIXTURES), "--batch-size", "4",
+            "--cells", "mse", "--output-dir", str(tmp_path)]  # fmt: skip
+    assert main(args) == 0
+    assert main([*args, "--epochs", "2"]) == 2
+    assert "other options" in capsys.readouterr().err

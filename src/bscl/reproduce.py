@@ -183,8 +183,14 @@ def run_cell(task: str, cell: Cell, ns: argparse.Namespace, root: Path) -> dict[
     """Run (or read back) one cell; returns ``{"dev": {...}, "test": {...}, "wall_seconds": s}``."""
     folder = root / slug(cell.name)
     done = folder / "cell.json"
+    wanted = None if cell.zero_shot else cell_config(task, cell, ns, folder).to_dict()
     if done.is_file():
-        return json.loads(done.read_text())
+        result = json.loads(done.read_text())
+        if "config" in result and result["config"] != wanted:  # cells from before 0.1 lack it
+            raise ValueError(
+                f"{folder} was run with other options; use another --output-dir or delete {folder}"
+            )
+        return result
     folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     if cell.zero_shot:
@@ -209,6 +215,7 @@ def run_cell(task: str, cell: Cell, ns: argparse.Namespace, root: Path) -> dict[
         result = dict(metrics["after"])
         result["train_seconds"] = sum(s["train_seconds"] for s in metrics["seeds"].values())
     result["wall_seconds"] = time.perf_counter() - start
+    result["config"] = wanted
     _atomic_json(done, result)
     return result
 
