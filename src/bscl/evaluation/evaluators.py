@@ -50,7 +50,11 @@ def encode(model: Any, texts: Sequence[str], batch_size: int = 64) -> np.ndarray
     """L2-normalised float32 embeddings of ``texts``; each distinct text is encoded once."""
     uniq = list(dict.fromkeys(texts))
     emb = model.encode(
-        uniq, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+        uniq,
+        batch_size=batch_size,
+        convert_to_numpy=True,
+        normalize_embeddings=True,
+        show_progress_bar=len(uniq) > 2000,  # a bar for pools (PFCC: 10k claims), not for small splits
     )
     emb = np.asarray(emb, dtype=np.float32)
     if len(uniq) == len(texts):
