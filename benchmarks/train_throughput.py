@@ -277,12 +277,12 @@ def run_side(side: str, train: Any, batch: int, steps: int, max_seq_length: int)
 def markdown(result: dict[str, Any]) -> str:
     peak = result["peak_gflops"]
     lines = [
-        "| side | round | wall (s) | steps (s) | grouping (s) | other (s) | pairs | pairs/s | mean padded len | padding eff. | train GFLOP | GFLOP/s | MFU |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| side | round | load (start/end) | wall (s) | steps (s) | grouping (s) | other (s) | pairs | pairs/s | mean padded len | padding eff. | train GFLOP | GFLOP/s | MFU |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["runs"]:
         lines.append(
-            f"| {r['side']} | {r['round']} | {r['wall_s']:.1f} | {r['step_s_sum']:.1f} | "
+            f"| {r['side']} | {r['round']} | {r['load_avg_1min_start']:.1f}/{r['load_avg_1min_end']:.1f} | {r['wall_s']:.1f} | {r['step_s_sum']:.1f} | "
             f"{r['grouping']['total_s']:.1f} | {r['other_s'] - r['grouping']['total_s']:.1f} | {r['pairs']} | "
             f"{r['pairs_per_s']:.2f} | {r['mean_padded_length']:.1f} | {r['padding_efficiency']:.2f} | "
             f"{r['train_flops'] / 1e9:.0f} | {r['train_gflops_per_s']:.1f} | {r['train_gflops_per_s'] / peak:.3f} |"
@@ -315,7 +315,7 @@ def main() -> None:
         "--warmup-steps", type=int, default=2, help="steps of the untimed warm-up run per side"
     )
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=2, help="timed runs per side, alternating")
+    parser.add_argument("--rounds", type=int, default=3, help="timed runs per side, alternating")
     parser.add_argument("--epochs", type=int, default=1, help="epochs the --steps cover (sets the subset)")
     parser.add_argument("--train-subset", type=int, default=None, help="pairs (default steps*batch/epochs)")
     parser.add_argument("--max-seq-length", type=int, default=90)

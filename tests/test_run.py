@@ -147,3 +147,18 @@ def test_bscl_train_under_torchrun_with_two_processes(tmp_path):
     # 8 fixture pairs, 2 per process and step, 2 processes: 2 steps per epoch
     assert seed["best_checkpoint"].endswith(("checkpoint-2", "checkpoint-4"))
     assert (out / "model" / "modules.json").is_file()
+
+
+def test_reuse_mode_encodes_once_then_reuses_the_training_embeddings(tmp_path):
+    cfg = config(
+        tmp_path / "reuse",
+        batching={"strategy": "example", "reuse_embeddings": True, "group_size": 2},
+        train={"epochs": 3},
+    )
+    seed = run_training(cfg)["seeds"]["0"]
+    n = len(prepare_task(cfg, FIXTURES).train)
+    stats = seed["batching"]
+    assert [round(s["epoch"]) for s in stats] == [1, 2, 3]
+    assert stats[0]["n_encoded"] == n  # epoch 1: nothing recorded yet, one encode pass
+    for later in stats[1:]:  # afterwards: the embeddings the loss saw in the previous epoch
+        assert later["n_encoded"] == 0 and later["n_reused"] == n

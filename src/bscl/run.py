@@ -79,8 +79,10 @@ class Progress(TrainerCallback):
     """One clean line per epoch (mean training loss, dev metric, tau, time), and the running seed's
     progress written into ``metrics.json`` after every evaluation (readable if the run is killed)."""
 
-    def __init__(self, metric_key: str, metrics: dict[str, Any], path: Path, seed: int):
+    def __init__(self, metric_key: str, metrics: dict[str, Any], path: Path, seed: int, factory: Any = None):
         self.metric_key = metric_key
+        self.factory = factory  #: the batch-sampler factory, whose sampler times each epoch's grouping
+        self.batching: list[dict[str, float]] = []
         self.metrics = metrics
         self.path = path
         self.seed = seed
@@ -108,10 +110,14 @@ class Progress(TrainerCallback):
                 f"dev {name} {metrics[self.metric_key]:.4f}{tau}, {time.perf_counter() - self.start:.0f} s"
             )
         self.losses = []
+        sampler = getattr(self.factory, "last_sampler", None)
+        if sampler is not None and getattr(sampler, "stats", None):
+            self.batching.append({"epoch": state.epoch, **sampler.stats})
         self.metrics["running"] = {
             "seed": self.seed,
             "dev_per_epoch": _history(state.log_history, self.metric_key),
             "train_loss": _losses(state.log_history),
+            "batching": self.batching,
         }
         write_json(self.path, self.metrics)
 
@@ -230,6 +236,7 @@ def train_seed(
 
     strategy = cfg.batching.strategy
     sampler: Any = BatchSamplers.BATCH_SAMPLER
+    factory = None
     if strategy != "random" or cfg.batching.reuse_embeddings:
         factory = make_batch_sampler(
             strategy,
@@ -273,6 +280,7 @@ def train_seed(
         # under torchrun on a CPU-only machine: gloo (the trainer would otherwise not run in DDP mode)
         **({"use_cpu": True, "ddp_backend": "gloo"} if world > 1 and not _cuda() else {}),
     )
+    progress = Progress(metric_key, metrics, metrics_path, seed, factory)
     trainer = BSCLTrainer(
         model=model,
         args=args,
@@ -281,7 +289,7 @@ def train_seed(
         evaluator=evaluator,
         tau_learning_rate=cfg.loss.tau_learning_rate,
         adam_bias_correction=tr.adam_bias_correction,
-        callbacks=[Progress(metric_key, metrics, metrics_path, seed), LossStateCallback(loss)],
+        callbacks=[progress, LossStateCallback(loss)],
     )
     resume = _last_checkpoint(out) if tr.resume else None
     if resume and is_main_process():
@@ -300,6 +308,7 @@ def train_seed(
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "dev_per_epoch": _history(trainer.state.log_history, metric_key),
         "train_loss": _losses(trainer.state.log_history),
+        "batching": progress.batching,  # per epoch: encode / grouping seconds, examples reused
         "dev": dev,
         "test": test,
     }
