@@ -234,7 +234,7 @@ def table(task: str, results: dict[str, dict[str, Any]], cells: list[Cell]) -> s
             row["ours (as paper)"] = "/".join(
                 f"{r.get('test', {}).get(k, float('nan')):.3f}" for k in headline
             )
-            row["minutes"] = r.get("wall_seconds", 0.0) / 60
+            row["minutes"] = f"{r.get('wall_seconds', 0.0) / 60:.1f}"
         rows.append(row)
     columns = ["method", "dev", *[f"test {k}" for k in keys], "ours (as paper)", "paper", "minutes"]
     headers = [
@@ -307,10 +307,12 @@ def reproduce(ns: argparse.Namespace) -> str:
         for cell in cells:
             results[cell.name] = run_cell(task, cell, ns, root)
     finally:
+        total = sum(r.get("wall_seconds", 0.0) for r in results.values())
         text = (
-            f"## {task}: `bscl reproduce {' '.join(shlex.quote(a) for a in ns.argv)}`\n\n"
+            f"## {task}: `bscl {' '.join(shlex.quote(a) for a in ns.argv)}`\n\n"
             f"{table(task, results, cells)}\n\n"
-            f"Finished {len(results)}/{len(cells)} cells; this invocation {(time.perf_counter() - started) / 60:.1f} min.\n"
+            f"Finished {len(results)}/{len(cells)} cells; wall time {total / 60:.1f} min over all cells "
+            f"({(time.perf_counter() - started) / 60:.1f} min in this invocation).\n"
         )
         tmp = root / "table.md.tmp"
         tmp.write_text(text)
