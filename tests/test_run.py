@@ -162,3 +162,16 @@ def test_reuse_mode_encodes_once_then_reuses_the_training_embeddings(tmp_path):
     assert stats[0]["n_encoded"] == n  # epoch 1: nothing recorded yet, one encode pass
     for later in stats[1:]:  # afterwards: the embeddings the loss saw in the previous epoch
         assert later["n_encoded"] == 0 and later["n_reused"] == n
+
+
+def test_train_subset_is_the_same_pairs_for_every_strategy():
+    from bscl.run import _subset
+
+    random_cfg = config(Path("unused"), data={"train_subset": 5})
+    seq_cfg = config(Path("unused"), data={"train_subset": 5}, batching={"strategy": "sequential"})
+    task = prepare_task(random_cfg, FIXTURES)
+    rows = lambda ds: list(zip(ds["anchor"], ds["positive"], strict=True))  # noqa: E731
+    a, b = rows(_subset(task, random_cfg)), rows(_subset(task, seq_cfg))
+    assert len(a) == 5 and set(a) == set(b)
+    order = rows(task.train)
+    assert b == sorted(b, key=order.index)  # sequential keeps the file order

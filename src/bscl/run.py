@@ -191,12 +191,15 @@ def _subset(task: Task, cfg: RunConfig) -> Any:
     train = task.train
     n = cfg.data.train_subset
     if n is not None and n < len(train):
-        # keep the file order for sequential batching; otherwise a seeded random subset
-        train = (
-            train.select(range(n))
-            if cfg.batching.strategy == "sequential"
-            else train.shuffle(seed=0).select(range(n))
-        )
+        # the same seeded random subset for every strategy (strategies compare on the same pairs);
+        # sequential batching keeps those pairs in their file order
+        if cfg.batching.strategy == "sequential":
+            rows = (
+                train.add_column("__row", list(range(len(train)))).shuffle(seed=0).select(range(n))["__row"]
+            )
+            train = train.select(sorted(rows))
+        else:
+            train = train.shuffle(seed=0).select(range(n))
     return train
 
 
