@@ -251,6 +251,7 @@ def run_side(side: str, train: Any, batch: int, steps: int, max_seq_length: int)
         "pairs": rows // 2,
         "pairs_per_s": (rows // 2) / wall,
         "step_s_sum": sum(timer.step_s),
+        "step_s": timer.step_s,
         "step_s_median": statistics.median(timer.step_s) if timer.step_s else float("nan"),
         "other_s": wall - sum(timer.step_s),
         "grouping": grouping,
@@ -349,12 +350,17 @@ def main() -> None:
         run_side(side, warm, args.batch_size, args.warmup_steps, args.max_seq_length)
         print(f"warm-up {side}: {time.perf_counter() - t0:.1f} s", flush=True)
 
+    config = {**vars(args), "out": str(args.out) if args.out else None, "train_pairs": n}
     runs = []
     for rnd in range(args.rounds):
         for side in SIDES if rnd % 2 == 0 else SIDES[::-1]:
             r = run_side(side, train, args.batch_size, args.steps, args.max_seq_length)
             r["round"] = rnd + 1
             runs.append(r)
+            if args.out is not None:  # partial results, in case the run is cut short
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                partial = {"config": config, "partial": True, "peak": peaks, "runs": runs}
+                args.out.write_text(json.dumps(partial, indent=2))
             print(
                 f"round {rnd + 1} {side}: {r['wall_s']:.1f} s, {r['pairs_per_s']:.2f} pairs/s, "
                 f"steps {r['step_s_sum']:.1f} s, grouping {r['grouping']['total_s']:.1f} s, "
@@ -383,7 +389,7 @@ def main() -> None:
         "mfu>=0.70": summary["bscl"]["mfu"] >= 0.70,
     }
     result = {
-        "config": {**vars(args), "out": str(args.out) if args.out else None, "train_pairs": n},
+        "config": config,
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor(),

@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bscl.reporting.atomic import atomic_write_text
 from bscl.reporting.report import format_table
 from bscl.training.config import RunConfig, from_dict
 
@@ -173,12 +173,6 @@ def cell_config(task: str, cell: Cell, ns: argparse.Namespace, folder: Path) -> 
     return from_dict(values, source=f"reproduce {task} / {cell.name}")
 
 
-def _atomic_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
-
-
 def run_cell(task: str, cell: Cell, ns: argparse.Namespace, root: Path) -> dict[str, Any]:
     """Run (or read back) one cell; returns ``{"dev": {...}, "test": {...}, "wall_seconds": s}``."""
     folder = root / slug(cell.name)
@@ -216,7 +210,7 @@ def run_cell(task: str, cell: Cell, ns: argparse.Namespace, root: Path) -> dict[
         result["train_seconds"] = sum(s["train_seconds"] for s in metrics["seeds"].values())
     result["wall_seconds"] = time.perf_counter() - start
     result["config"] = wanted
-    _atomic_json(done, result)
+    atomic_write_text(done, json.dumps(result, indent=2))
     return result
 
 
@@ -314,9 +308,7 @@ def reproduce(ns: argparse.Namespace) -> str:
             f"Finished {len(results)}/{len(cells)} cells; wall time {total / 60:.1f} min over all cells "
             f"({(time.perf_counter() - started) / 60:.1f} min in this invocation).\n"
         )
-        tmp = root / "table.md.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, root / "table.md")
+        atomic_write_text(root / "table.md", text)
         print("\n" + text, flush=True)
     return text
 

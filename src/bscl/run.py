@@ -42,6 +42,7 @@ from bscl.losses import LossStateCallback, make_st_loss
 from bscl.losses.modules import EmbeddingLoss, build_loss
 from bscl.models import load_model
 from bscl.paths import data_root
+from bscl.reporting.atomic import atomic_write_text
 from bscl.reporting.report import format_table, write_report
 from bscl.training import BSCLTrainer
 from bscl.training.config import RunConfig
@@ -68,11 +69,8 @@ def is_main_process() -> bool:
 
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically: a crash never leaves a half-written file."""
-    if not is_main_process():
-        return
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False))
-    os.replace(tmp, path)
+    if is_main_process():
+        atomic_write_text(path, json.dumps(data, indent=2))
 
 
 class Progress(TrainerCallback):
