@@ -318,9 +318,8 @@ def train_seed(
 def run_training(cfg: RunConfig) -> dict[str, Any]:
     """The whole ``bscl train`` job; returns what it writes to ``metrics.json``."""
     cfg.validate()
-    root = (
-        None if cfg.data.task == "generic" else data_root(cfg.data.data_root)
-    )  # fails before loading a model
+    # a missing data root fails here, before any model is loaded
+    root = None if cfg.data.task == "generic" else data_root(cfg.data.data_root)
     out = Path(cfg.train.output_dir)
     metrics_path = out / "metrics.json"
     metrics: dict[str, Any] = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
@@ -352,7 +351,7 @@ def run_training(cfg: RunConfig) -> dict[str, Any]:
             write_json(metrics_path, metrics)
             del base
             print(
-                f"before training: dev {primary} = {metrics['before']['dev'].get(primary, float('nan')):.4f}"
+                f"before training: dev {primary} = {metrics['before'].get('dev', {}).get(primary, float('nan')):.4f}"
             )
 
         seeds = metrics.setdefault("seeds", {})
