@@ -17,6 +17,7 @@ from bscl.batching import (
     knn,
     make_batch_sampler,
     no_duplicates_order,
+    pack_by_length,
     set_faiss_threads,
     tokenize,
     word_shingles,
@@ -586,3 +587,141 @@ def test_cache_skip_batches_when_resuming() -> None:
     _, seen = cache.lookup(0)
     assert cache.mismatches == 0 and cache.pending == 0
     assert sorted(np.flatnonzero(seen).tolist()) == sorted(i for b in batches[2:] for i in b)
+
+
+# ---------------------------------------------------------------------------------------------
+# speed options: packing by length, cold start of the reuse mode
+# ---------------------------------------------------------------------------------------------
+
+
+def _padded_cost(order: np.ndarray, lengths: np.ndarray, b: int) -> int:
+    """Positions a bi-encoder computes: every batch padded to its longest member."""
+    return sum(int(lengths[order[i : i + b]].max()) * len(order[i : i + b]) for i in range(0, len(order), b))
+
+
+def _assert_groups_kept(groups: list[np.ndarray], out: np.ndarray, b: int) -> None:
+    """Each group sits in as few batches as its size allows (+1 where it straddles a batch
+    boundary, as in the unpacked order) and is contiguous inside each of them."""
+    pos = np.empty(len(out), dtype=int)
+    pos[out] = np.arange(len(out))
+    for g in groups:
+        p = np.sort(pos[g])
+        batches = p // b
+        assert len(np.unique(batches)) <= -(-len(g) // b) + 1
+        for j in np.unique(batches):
+            q = p[batches == j]
+            assert q[-1] - q[0] == len(q) - 1
+
+
+def test_pack_by_length_hand_made() -> None:
+    # 4 groups of 2; lengths alternate short/long across groups; batch 4 = 2 groups
+    order = np.array([0, 1, 2, 3, 4, 5, 6, 7])
+    sizes = np.array([2, 2, 2, 2])
+    lengths = np.array([1, 2, 50, 60, 3, 1, 70, 40])  # group maxima 2, 60, 3, 70
+    out = pack_by_length(order, sizes, lengths, 4, np.random.default_rng(0), window=2)
+    batches = {frozenset(out[:4].tolist()), frozenset(out[4:].tolist())}
+    assert batches == {frozenset({0, 1, 4, 5}), frozenset({2, 3, 6, 7})}  # short groups together
+    assert _padded_cost(out, lengths, 4) == 4 * 3 + 4 * 70 < _padded_cost(order, lengths, 4)
+
+
+@pytest.mark.parametrize("n,b,window", [(1, 1, 1), (7, 3, 2), (100, 8, 4), (203, 16, 64)])
+def test_pack_by_length_keeps_groups_and_cuts_padding(n: int, b: int, window: int) -> None:
+    rng = np.random.default_rng(n)
+    order = rng.permutation(n)
+    sizes = np.diff(np.r_[0, np.sort(rng.choice(np.arange(1, n), size=min(n - 1, n // 3), replace=False)), n])
+    lengths = rng.integers(1, 200, size=n)
+    out = pack_by_length(order, sizes, lengths, b, np.random.default_rng(1), window=window)
+    assert np.array_equal(np.sort(out), np.arange(n))  # a permutation
+    _assert_groups_kept(_split(order, sizes), out, b)
+    if n >= 4 * b:
+        assert _padded_cost(out, lengths, b) < _padded_cost(order, lengths, b)
+    again = pack_by_length(order, sizes, lengths, b, np.random.default_rng(1), window=window)
+    assert np.array_equal(out, again)
+
+
+def test_pack_by_length_keeps_windows_and_last_batch() -> None:
+    n, b, window = 100, 10, 2
+    order = np.arange(n)
+    out = pack_by_length(
+        order, np.ones(n, dtype=int), np.arange(n)[::-1], b, np.random.default_rng(0), window=window
+    )
+    for w in range(0, n, b * window):  # the same examples stay inside each window of 20
+        assert set(out[w : w + b * window].tolist()) == set(range(w, w + b * window))
+    for i in range(0, n, b):  # sorted inside each window: each batch is 10 consecutive lengths
+        assert out[i : i + b].max() - out[i : i + b].min() == b - 1
+
+
+def test_pack_by_length_bad_sizes() -> None:
+    with pytest.raises(ValueError, match="sum to 5"):
+        pack_by_length(np.arange(5), np.array([2, 2]), np.ones(5), 2, np.random.default_rng(0))
+
+
+def test_group_by_shingles_returns_group_sizes() -> None:
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 7, size=101)
+    plain = group_by_shingles(codes, 3, np.random.default_rng(5))
+    order, sizes = group_by_shingles(codes, 3, np.random.default_rng(5), return_groups=True)
+    assert np.array_equal(order, plain)  # same rng use with and without the sizes
+    assert sizes.sum() == 101 and sizes.max() <= 3 and sizes.min() >= 1
+    for g in _split(order, sizes):
+        assert len(set(codes[g].tolist())) == 1  # one shingle per group
+
+
+@pytest.mark.parametrize("strategy", ["random", "example", "words", "clusters", "neighbours"])
+def test_sampler_pack_by_length_same_groups(strategy: str) -> None:
+    ds = make_dataset(97)
+    plain = sampler(ds, strategy, n_clusters=5, seed=3)
+    packed = sampler(ds, strategy, n_clusters=5, seed=3, pack_by_length=True, pack_window=4)
+    for epoch in (0, 1):
+        plain.set_epoch(epoch)
+        packed.set_epoch(epoch)
+        got = np.concatenate([np.array(x) for x in packed])
+        assert np.array_equal(np.sort(got), np.arange(97))
+        assert "pack_s" in packed.stats
+        ref_order = plain.epoch_order()
+        if strategy == "example":
+            assert plain.group_sizes is not None
+            _assert_groups_kept(_split(ref_order, plain.group_sizes), got, 8)  # the kNN groups
+        lengths = packed.lengths()
+        assert _padded_cost(got, lengths, 8) <= _padded_cost(ref_order, lengths, 8)
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "no-duplicates"])
+def test_pack_by_length_refuses_fixed_orders(strategy: str) -> None:
+    with pytest.raises(ValueError, match="pack_by_length"):
+        sampler(make_dataset(20), strategy, pack_by_length=True)
+
+
+@pytest.mark.parametrize("cold_start", ["words", "random"])
+def test_reuse_cold_start_skips_the_first_encode_pass(cold_start: str) -> None:
+    ds = make_dataset(60)
+    calls: list[int] = []
+
+    def counting_encoder(texts: list[str]) -> np.ndarray:
+        calls.append(len(texts))
+        return hash_encoder(texts)
+
+    f = make_batch_sampler(
+        "example", group_size=4, reuse_embeddings=True, encoder=counting_encoder, cold_start=cold_start
+    )
+    s = f(ds, batch_size=8, drop_last=False, seed=0)
+    cache = f.embedding_cache
+    assert cache is not None
+    s.set_epoch(0)
+    first = [b for b in s]
+    for b in first:
+        cache(*_fake_step_embeddings(b))
+    assert calls == [] and s.stats["cold_start"] == 1.0  # epoch 1: no model pass
+    if cold_start == "words":
+        words = sampler(ds, "words", seed=0)
+        words.rng = s.rng  # type: ignore[method-assign]  # the same epoch generator
+        assert np.array_equal(np.concatenate(first), words.epoch_order(0))
+    s.set_epoch(1)
+    list(s)
+    assert calls == [] and "cold_start" not in s.stats and s.stats["n_reused"] == 60  # kNN on recorded rows
+    assert s.group_sizes is not None
+
+
+def test_cold_start_bad_value() -> None:
+    with pytest.raises(ValueError, match="cold_start"):
+        sampler(make_dataset(20), "example", reuse_embeddings=True, cold_start="later")

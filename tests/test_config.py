@@ -54,6 +54,9 @@ def test_round_trip(tmp_path):
         ({"train": {"batch_size": 0}}, "--train.batch_size"),
         ({"train": {"epochs": 0}}, "--train.epochs"),
         ({"batching": {"group_by": "third"}}, "--batching.group_by"),
+        ({"batching": {"cold_start": "later"}}, "--batching.cold_start"),
+        ({"batching": {"strategy": "sequential", "pack_by_length": True}}, "--batching.pack_by_length"),
+        ({"batching": {"pack_window": 0}}, "--batching.pack_window"),
     ],
 )
 def test_invalid_values_fail_with_the_option_name(data, message):

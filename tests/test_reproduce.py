@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bscl.cli import main
-from bscl.reproduce import PAPER, grid, ordering_agreement, slug
+from bscl.reproduce import PAPER, grid, ordering_agreement, same_config, slug
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data_root"
 
@@ -78,3 +78,19 @@ def test_finished_cell_with_other_options_is_refused(tmp_path, capsys):
     assert main(args) == 0
     assert main([*args, "--epochs", "2"]) == 2
     assert "other options" in capsys.readouterr().err
+
+
+def test_options_added_later_match_at_their_default():
+    from bscl.training.config import RunConfig
+
+    wanted = RunConfig().to_dict()
+    old = json.loads(json.dumps(wanted))
+    del old["batching"]["pack_by_length"]  # a cell finished before the option existed
+    assert same_config(old, wanted)
+    changed = json.loads(json.dumps(wanted))
+    changed["batching"]["pack_by_length"] = True
+    assert not same_config(old, changed)  # not the default: the cell ran without it
+    removed = json.loads(json.dumps(wanted))
+    del removed["loss"]["tau"]
+    assert not same_config(wanted, removed)
+    assert same_config(None, None) and not same_config(None, wanted)

@@ -164,6 +164,27 @@ def test_reuse_mode_encodes_once_then_reuses_the_training_embeddings(tmp_path):
         assert later["n_encoded"] == 0 and later["n_reused"] == n
 
 
+def test_cold_start_by_words_and_packing_skip_the_first_encode_pass(tmp_path):
+    cfg = config(
+        tmp_path / "fast",
+        batching={
+            "strategy": "example",
+            "reuse_embeddings": True,
+            "group_size": 2,
+            "cold_start": "words",
+            "pack_by_length": True,
+        },
+        train={"epochs": 2},
+    )
+    seed = run_training(cfg)["seeds"]["0"]
+    n = len(prepare_task(cfg, FIXTURES).train)
+    first, second = seed["batching"]
+    assert first["n_encoded"] == 0 and first["cold_start"] == 1.0  # epoch 1: words, no model pass
+    assert second["n_encoded"] == 0 and second["n_reused"] == n and "cold_start" not in second
+    assert "pack_s" in first and "pack_s" in second
+    assert (tmp_path / "fast" / "model" / "modules.json").is_file()
+
+
 def test_train_subset_is_the_same_pairs_for_every_strategy():
     from bscl.run import _subset
 

@@ -238,12 +238,16 @@ def train_seed(
     strategy = cfg.batching.strategy
     sampler: Any = BatchSamplers.BATCH_SAMPLER
     factory = None
-    if strategy != "random" or cfg.batching.reuse_embeddings:
+    bc = cfg.batching
+    if strategy != "random" or bc.reuse_embeddings or bc.pack_by_length:
         factory = make_batch_sampler(
             strategy,
-            group_size=cfg.batching.group_size,
-            element=cfg.batching.group_by,
-            reuse_embeddings=cfg.batching.reuse_embeddings,
+            group_size=bc.group_size,
+            element=bc.group_by,
+            reuse_embeddings=bc.reuse_embeddings,
+            cold_start=bc.cold_start,
+            pack_by_length=bc.pack_by_length,
+            pack_window=bc.pack_window,
         )
         if factory.needs_encoder:
             factory.set_model(model, batch_size=cfg.eval.batch_size)

@@ -7,7 +7,8 @@ Public API:
 - :class:`ContrastiveBatchSampler`: the sampler (strategies in :data:`STRATEGIES`).
 - :class:`EmbeddingCache`: records training-step embeddings for the reuse mode.
 - :class:`KnnIndex`, :func:`knn`: Faiss kNN, exact or IVF behind one interface.
-- :func:`example_order` (Algorithm 1), :func:`group_by_shingles` (Algorithm 2) and the shingles.
+- :func:`example_order` (Algorithm 1), :func:`group_by_shingles` (Algorithm 2) and the shingles;
+  :func:`pack_by_length` (groups of similar length share a batch).
 """
 
 from bscl.batching.cache import EmbeddingCache
@@ -17,6 +18,7 @@ from bscl.batching.grouping import (
     group_by_shingles,
     neighbour_shingles,
     no_duplicates_order,
+    pack_by_length,
     tokenize,
     word_shingles,
 )
@@ -48,6 +50,7 @@ __all__ = [
     "neighbour_shingles",
     "no_duplicates_order",
     "normalize_strategy",
+    "pack_by_length",
     "set_faiss_threads",
     "tokenize",
     "word_shingles",

@@ -7,6 +7,8 @@ indices. Batches are consecutive chunks of that order (see :mod:`bscl.batching.s
 - :func:`group_by_shingles`: Algorithm 2, shuffling by shingles (words, cluster ids, neighbour ids).
 - :func:`word_shingles`, :func:`cluster_shingles`, :func:`neighbour_shingles`: the shingles.
 - :func:`no_duplicates_order`: random order whose batch-sized chunks repeat no text when possible.
+- :func:`pack_by_length`: rearrange whole groups of an order so that each batch holds texts of
+  similar length (less padding, the same groups).
 """
 
 from __future__ import annotations
@@ -148,7 +150,9 @@ def _valid(cand: np.ndarray, used: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 
 
-def group_by_shingles(shingles: np.ndarray, group_size: int, rng: np.random.Generator) -> np.ndarray:
+def group_by_shingles(
+    shingles: np.ndarray, group_size: int, rng: np.random.Generator, *, return_groups: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Algorithm 2 (shuffling by words/clusters/neighbours) on integer shingle codes.
 
     Sort D by shingle (after a random shuffle, so that ties come in random order); walking the
@@ -158,12 +162,14 @@ def group_by_shingles(shingles: np.ndarray, group_size: int, rng: np.random.Gene
     empty group), which is what the text describes ("we split a group if it is too large").
 
     Fully vectorised (two sorts). Args: shingles (n,) int64 codes, one per example (equal code =
-    same shingle); group_size k; rng. Returns the permutation (n,) int64.
+    same shingle); group_size k; rng. Returns the permutation (n,) int64, and with ``return_groups``
+    also the group sizes (int64) in the order of the permutation (the groups are contiguous in it).
     """
     codes = np.asarray(shingles)
     n = codes.shape[0]
     if n == 0:
-        return np.zeros(0, dtype=np.int64)
+        empty = np.zeros(0, dtype=np.int64)
+        return (empty, empty.copy()) if return_groups else empty
     k = max(1, int(group_size))
     perm = rng.permutation(n).astype(np.int64)
     order = perm[np.argsort(codes[perm], kind="stable")]  # sorted by shingle, random within ties
@@ -177,7 +183,68 @@ def group_by_shingles(shingles: np.ndarray, group_size: int, rng: np.random.Gene
     group = np.cumsum(new_group) - 1  # (n,) sequential group number
     n_groups = int(group[-1]) + 1
     group_rank = rng.permutation(n_groups)  # random group ids (a random order of the groups)
-    return order[np.argsort(group_rank[group], kind="stable")].astype(np.int64)
+    out = order[np.argsort(group_rank[group], kind="stable")].astype(np.int64)
+    if not return_groups:
+        return out
+    counts = np.bincount(group, minlength=n_groups)  # (n_groups,) size of each sequential group
+    return out, counts[np.argsort(group_rank)].astype(np.int64)
+
+
+def pack_by_length(
+    order: np.ndarray,
+    group_sizes: np.ndarray,
+    lengths: np.ndarray,
+    batch_size: int,
+    rng: np.random.Generator,
+    *,
+    window: int = 64,
+) -> np.ndarray:
+    """Rearrange the groups of an epoch order so that each batch holds texts of similar length.
+
+    A bi-encoder pads every text column of a batch to the batch's longest text, so a batch mixing
+    short and long pairs computes mostly padding. This keeps every group of ``order`` intact and
+    contiguous (the kNN / shingle groups the paper's algorithms built) and only changes which
+    groups share a batch: the order is cut into windows of ``window * batch_size`` positions; inside
+    a window the groups are sorted by their longest member's length and the window's full batches
+    are then put in a random order. Windows stay where they were, so the coarse order of the epoch
+    (e.g. Algorithm 1's singletons-first curriculum) is kept, and the last, incomplete batch stays
+    last. Sequence bucketing by length is standard (e.g. ``torchtext``'s ``BucketIterator``), but
+    no library does it for groups that must stay together, hence this function.
+
+    Args:
+        order: (n,) int64 permutation (the epoch's global order).
+        group_sizes: (g,) sizes of the contiguous groups of ``order`` (sum = n); all ones packs
+            single examples.
+        lengths: (n,) a length per example index (characters or tokens of the pair).
+        batch_size: the per-device batch size.
+        rng: the epoch's generator.
+        window: batches per window (1 keeps the batches' order random only inside each batch).
+
+    Returns the new order (n,) int64, a permutation with the same groups.
+    """
+    order = np.asarray(order, dtype=np.int64)
+    sizes = np.asarray(group_sizes, dtype=np.int64)
+    n = order.shape[0]
+    if sizes.sum() != n or (sizes < 1).any():
+        raise ValueError(f"group sizes must be >= 1 and sum to {n} (got sum {int(sizes.sum())})")
+    if n == 0:
+        return order.copy()
+    b = max(1, int(batch_size))
+    span = max(1, int(window)) * b
+    starts = np.cumsum(sizes) - sizes  # (g,) first position of each group
+    key = np.maximum.reduceat(np.asarray(lengths)[order], starts)  # (g,) longest member
+    win = starts // span  # (g,) window of each group (by its first position)
+    group_order = np.lexsort((key, win))  # groups by window, then by length inside it
+    rank = np.empty_like(group_order)
+    rank[group_order] = np.arange(group_order.size)
+    member_group = np.repeat(np.arange(sizes.size), sizes)  # (n,) group of each position
+    packed = order[np.argsort(rank[member_group], kind="stable")]  # (n,)
+    n_full = n // b
+    chunk = np.arange(n_full)
+    for w0 in range(0, n_full, int(window)):  # shuffle the full batches inside each window
+        chunk[w0 : w0 + int(window)] = rng.permutation(chunk[w0 : w0 + int(window)])
+    full = packed[: n_full * b].reshape(n_full, b)[chunk].reshape(-1)  # (n_full * b,)
+    return np.concatenate([full, packed[n_full * b :]])
 
 
 def tokenize(text: str, stop_words: frozenset[str]) -> list[str]:

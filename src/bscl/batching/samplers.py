@@ -12,6 +12,14 @@ model's embeddings), and yields consecutive ``batch_size`` chunks of it. Strateg
 - ``clusters``: Algorithm 2 with the k-means cluster id (``n_clusters``, paper: 300) as the shingle.
 - ``neighbours``: Algorithm 2 with shingles made of the ids of the ``n_neighbours`` nearest neighbours.
 
+Two speed options (off by default; the paper's runs use neither):
+
+- ``pack_by_length=True``: keep the groups, but put groups of similar length into the same batch
+  (:func:`~bscl.batching.grouping.pack_by_length`): less padding, hence faster steps.
+- ``cold_start="words"`` (or ``"random"``) with ``reuse_embeddings=True``: the first epoch, when no
+  training embeddings have been recorded yet, is grouped by words (or randomly) instead of paying
+  one encode pass over the data; the following epochs group by the recorded embeddings.
+
 Distributed training (DDP). The global batch j of an epoch is the positions
 ``[j * B * P, (j + 1) * B * P)`` of the global order (B = per-device batch size, P = world size),
 and rank r trains on its slice ``[j * B * P + r * B, j * B * P + (r + 1) * B)``. Every rank computes
@@ -54,6 +62,7 @@ from bscl.batching.grouping import (
     group_by_shingles,
     neighbour_shingles,
     no_duplicates_order,
+    pack_by_length,
     tokenize,
     word_shingles,
 )
@@ -72,6 +81,7 @@ STRATEGIES: tuple[str, ...] = (
     "neighbours",
 )
 MODEL_STRATEGIES: frozenset[str] = frozenset({"example", "clusters", "neighbours"})
+COLD_STARTS: tuple[str, ...] = ("encode", "words", "random")
 Encoder = Callable[[list[str]], np.ndarray]
 
 _SALT = {name: i for i, name in enumerate(STRATEGIES)}
@@ -185,6 +195,12 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
         rank, world_size: this process' slice (default: torch.distributed if initialised, else 0/1).
         shard: ``"accelerate"`` (yield every per-device chunk; accelerate shards) or ``"self"``.
         group_by: alias of ``element``.
+        pack_by_length: put groups of similar length into the same batch (not with ``sequential``
+            or ``no-duplicates``, whose orders it would break).
+        pack_window: batches per packing window (the coarse order of the epoch is kept across windows).
+        cold_start: with ``reuse_embeddings``, how a model-based strategy orders an epoch for which
+            nothing is recorded yet (epoch 1): ``"encode"`` (one encode pass), ``"words"`` (Algorithm 2
+            by words, no model) or ``"random"``.
     """
 
     def __init__(
@@ -216,6 +232,9 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
         world_size: int | None = None,
         shard: Literal["accelerate", "self"] = "accelerate",
         group_by: str | None = None,
+        pack_by_length: bool = False,
+        pack_window: int = 64,
+        cold_start: str = "encode",
     ) -> None:
         if group_by is not None:  # alias of ``element`` (bscl.training's BatchingConfig.group_by)
             element = group_by
@@ -264,6 +283,16 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
         if shard not in ("accelerate", "self"):
             raise ValueError("shard must be 'accelerate' or 'self'")
         self.shard = shard
+        self.pack_by_length = bool(pack_by_length)
+        self.pack_window = int(pack_window)
+        if self.pack_by_length and self.strategy in ("sequential", "no-duplicates"):
+            raise ValueError(f"pack_by_length would break the {self.strategy!r} order; use another strategy")
+        if self.pack_window < 1:
+            raise ValueError(f"pack_window must be >= 1 (got {pack_window})")
+        if cold_start not in COLD_STARTS:
+            raise ValueError(f"cold_start must be one of {', '.join(COLD_STARTS)} (got {cold_start!r})")
+        self.cold_start = cold_start
+        self._lengths: np.ndarray | None = None
         self._texts: dict[int, list[str]] = {}
         self._tokens: list[list[str]] | None = None
         self._keys: dict[int, np.ndarray] = {}
@@ -342,23 +371,55 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
         self._order_epoch, self._order = e, order
         return order
 
+    def lengths(self) -> np.ndarray:
+        """(n,) characters of each pair (all text columns), the packing key (cached)."""
+        if self._lengths is None:
+            cols = [self.texts(e) for e in range(len(self.columns))]
+            self._lengths = np.sum([[len(t) for t in col] for col in cols], axis=0).astype(np.int64)
+        return self._lengths
+
     def _compute_order(self, epoch: int) -> np.ndarray:
-        n = len(self.dataset)
         rng = self.rng(epoch)
+        order, sizes = self._grouped_order(rng)
+        if not self.pack_by_length:
+            return order
+        t0 = time.perf_counter()
+        order = pack_by_length(order, sizes, self.lengths(), self.batch_size, rng, window=self.pack_window)
+        self.stats["pack_s"] = time.perf_counter() - t0
+        return order
+
+    def _cold(self) -> bool:
+        """Reuse mode with nothing recorded yet and a cold start that needs no model."""
+        if not (self.reuse_embeddings and self.cold_start != "encode" and self.embedding_cache is not None):
+            return False
+        _, seen = self.embedding_cache.lookup(self.element)
+        return not bool(np.any(seen))
+
+    def _word_order(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if self._tokens is None:
+            stop = self.stop_words if self.stop_words is not None else english_stop_words()
+            self._tokens = [tokenize(t, stop) for t in self.texts()]
+        shingles = word_shingles(self._tokens, self.shingle_size, rng)
+        return group_by_shingles(shingles, self.group_size, rng, return_groups=True)  # type: ignore[return-value]
+
+    def _grouped_order(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """The epoch's order (n,) and the sizes of its contiguous groups (ones where there are none)."""
+        n = len(self.dataset)
         s = self.strategy
+        ones = np.ones(n, dtype=np.int64)
         if s == "sequential":
-            return np.arange(n, dtype=np.int64)
+            return np.arange(n, dtype=np.int64), ones
         if s == "random":
-            return rng.permutation(n).astype(np.int64)
+            return rng.permutation(n).astype(np.int64), ones
         if s == "no-duplicates":
-            return no_duplicates_order(self._row_keys(), self.batch_size, rng)
+            return no_duplicates_order(self._row_keys(), self.batch_size, rng), ones
         if s == "words":
-            if self._tokens is None:
-                stop = self.stop_words if self.stop_words is not None else english_stop_words()
-                self._tokens = [tokenize(t, stop) for t in self.texts()]
-            return group_by_shingles(
-                word_shingles(self._tokens, self.shingle_size, rng), self.group_size, rng
-            )
+            return self._word_order(rng)
+        if s in MODEL_STRATEGIES and self._cold():
+            self.stats["cold_start"] = 1.0
+            if self.cold_start == "words":
+                return self._word_order(rng)
+            return rng.permutation(n).astype(np.int64), ones
         emb = self.embeddings()
         t0 = time.perf_counter()
         if s == "example":
@@ -379,7 +440,8 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
             self.stats["groups"] = float(sizes.size)
             self.stats["singletons"] = float(np.sum(sizes == 1))
         elif s == "clusters":
-            order = group_by_shingles(cluster_shingles(emb, self.n_clusters, rng), self.group_size, rng)
+            shingles = cluster_shingles(emb, self.n_clusters, rng)
+            order, sizes = group_by_shingles(shingles, self.group_size, rng, return_groups=True)
         else:  # neighbours
             shingles = neighbour_shingles(
                 emb,
@@ -390,9 +452,9 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
                 exact_max=self.exact_max,
                 index_options=self.knn_options,
             )
-            order = group_by_shingles(shingles, self.group_size, rng)
+            order, sizes = group_by_shingles(shingles, self.group_size, rng, return_groups=True)
         self.stats["knn_s"] = time.perf_counter() - t0
-        return order
+        return order, sizes
 
     def embeddings(self) -> np.ndarray:
         """(n, d) float32 L2-normalised embeddings of the grouping texts with the current model.

@@ -46,6 +46,9 @@ class BatchingConfig:
     group_size: int = 8  #: examples per kNN / shingle group (paper: 8; 4 MRPC; 5 CQA-B)
     group_by: str = "first"  #: group by the first or the second text of each pair
     reuse_embeddings: bool = False  #: reuse the previous epoch's training embeddings for grouping
+    cold_start: str = "encode"  #: with reuse: group epoch 1 by one encode pass, or by "words" / "random"
+    pack_by_length: bool = False  #: put groups of similar length into one batch (less padding)
+    pack_window: int = 64  #: batches per packing window
 
 
 @dataclass
@@ -158,6 +161,20 @@ class RunConfig:
             raise ValueError(f"--batching.strategy: {err}") from None
         if self.batching.group_size < 1:
             raise ValueError(f"--batching.group_size must be >= 1 (got {self.batching.group_size})")
+        if self.batching.cold_start not in ("encode", "words", "random"):
+            raise ValueError(
+                f"--batching.cold_start must be encode, words or random (got {self.batching.cold_start!r})"
+            )
+        if self.batching.pack_by_length and normalize_strategy(self.batching.strategy) in (
+            "sequential",
+            "no-duplicates",
+        ):
+            raise ValueError(
+                f"--batching.pack_by_length would break the {self.batching.strategy!r} order; "
+                "drop it or use another --batching.strategy"
+            )
+        if self.batching.pack_window < 1:
+            raise ValueError(f"--batching.pack_window must be >= 1 (got {self.batching.pack_window})")
         if self.batching.group_by not in ("first", "second"):
             raise ValueError(
                 f"--batching.group_by must be 'first' or 'second' (got {self.batching.group_by!r})"
