@@ -6,10 +6,11 @@ Two sides, same model (all-MiniLM-L6-v2, max 90 tokens), batch, data, steps and 
   (tau 0.1, labeled negatives below 0.6) through ``make_st_loss``, the ``example`` batch sampler
   (Algorithm 1, groups of 8) in reuse mode with its ``EmbeddingCache`` wired to the loss, and
   ``BSCLTrainer``;
-- ``bscl-fast``: the same with the two speed options of ``bscl train``:
+- ``bscl-pack``: the same with ``--batching.pack_by_length`` (the kNN groups are kept, but groups of
+  similar length share a batch, so less padding is computed);
+- ``bscl-fast``: the same with both speed options of ``bscl train``: ``pack_by_length`` and
   ``--batching.cold_start=words`` (epoch 1 grouped by words instead of one encode pass; later epochs
-  by the embeddings recorded during training) and ``--batching.pack_by_length`` (the kNN groups are
-  kept, but groups of similar length share a batch, so less padding is computed);
+  by the embeddings recorded during training);
 - ``st``: ``SentenceTransformerTrainer`` with ``MultipleNegativesRankingLoss(scale=10)`` and the
   default batch sampler, on the same pairs without the label column.
 
@@ -53,14 +54,16 @@ from typing import Any
 
 import torch
 
-SIDES = ("st", "bscl", "bscl-fast")
+SIDES = ("st", "bscl", "bscl-pack", "bscl-fast")
 LABELS = {
     "st": "SentenceTransformerTrainer + MNRL (random batches)",
     "bscl": "bscl train: BSC + example shuffling, reuse",
-    "bscl-fast": "bscl train: the same + cold_start=words, pack_by_length",
+    "bscl-pack": "bscl train: the same + pack_by_length",
+    "bscl-fast": "bscl train: the same + pack_by_length, cold_start=words",
 }
 SAMPLER_OPTIONS: dict[str, dict[str, Any]] = {
     "bscl": {},
+    "bscl-pack": {"pack_by_length": True},
     "bscl-fast": {"cold_start": "words", "pack_by_length": True},
 }
 
