@@ -10,8 +10,25 @@ O="--epochs 2 --train-subset 1500"
 MAIN=zero-shot,bsc-example-shuffle,bsc-example-shuffle-reuse-embeddings,mse,combo
 mkdir -p runs/logs
 $B reproduce stsb $O > runs/logs/stsb.log 2>&1
-$B reproduce cqa-a $O --cells $MAIN,triplet,bsc-no-shuffle > runs/logs/cqa-a.log 2>&1
-$B reproduce mrpc $O --cells zero-shot,bsc-example-shuffle,mse,combo > runs/logs/mrpc.log 2>&1
+FAST=bsc-example-shuffle-reuse-words-first-epoch-packed-by-length
+$B reproduce cqa-a $O --cells $MAIN,triplet,bsc-no-shuffle,$FAST > runs/logs/cqa-a.log 2>&1
+$B reproduce mrpc $O > runs/logs/mrpc.log 2>&1
 $B reproduce cqa-b $O --cells zero-shot,bsc-example-shuffle,mse,combo,triplet > runs/logs/cqa-b.log 2>&1
-$B reproduce pfcc $O --cells zero-shot,bsc-example-shuffle,bsc-l2-norm,bsc-no-norm > runs/logs/pfcc.log 2>&1
+$B reproduce pfcc $O --cells zero-shot,bsc-example-shuffle,bsc-l2-norm,bsc-no-norm,mse,triplet > runs/logs/pfcc.log 2>&1
 $B reproduce wiki-unsup $O > runs/logs/wiki.log 2>&1
+
+# "Best number per task": full training sets (~1.5 hours; mpnet needs `make install-mpnet`)
+$B reproduce stsb --epochs 4 --cells zero-shot,combo --output-dir runs/best > runs/logs/best-stsb-1.log 2>&1
+$B reproduce mrpc --epochs 4 --cells zero-shot,combo --output-dir runs/best > runs/logs/best-mrpc-1.log 2>&1
+$B reproduce stsb --model mpnet --epochs 2 --cells zero-shot,combo --output-dir runs/best-mpnet > runs/logs/best-mpnet-stsb.log 2>&1
+$B reproduce mrpc --model mpnet --epochs 2 --cells zero-shot,combo --output-dir runs/best-mpnet > runs/logs/best-mpnet-mrpc.log 2>&1
+
+# Quality cost of the speed options (RESULTS.md, "Speed options")
+A="--data.train_subset=1500 --batching.strategy=example --batching.reuse_embeddings=True --train.epochs=2.0 --train.batch_size=30 --train.adam_bias_correction=False --eval.before=False"
+for v in "pack:--batching.pack_by_length=True" "words:--batching.cold_start=words" "fast-seed1:--batching.pack_by_length=True --batching.cold_start=words --train.seed=1" "reuse-seed1:--train.seed=1" "fast-seed2:--batching.pack_by_length=True --batching.cold_start=words --train.seed=2" "reuse-seed2:--train.seed=2"; do
+  $B train $A ${v#*:} --train.output_dir=runs/ablation/stsb-${v%%:*} > runs/logs/ablation-${v%%:*}.log 2>&1
+done
+C="--data.task=cqa-a --data.train_subset=1500 --batching.strategy=example --batching.reuse_embeddings=True --loss.tau=0.055 --train.epochs=2.0 --train.batch_size=30 --eval.before=False"
+for v in "pack:--batching.pack_by_length=True" "words:--batching.cold_start=words"; do
+  $B train $C ${v#*:} --train.output_dir=runs/ablation/cqa-a-${v%%:*} > runs/logs/ablation-cqa-a-${v%%:*}.log 2>&1
+done
