@@ -82,6 +82,8 @@ STRATEGIES: tuple[str, ...] = (
 )
 MODEL_STRATEGIES: frozenset[str] = frozenset({"example", "clusters", "neighbours"})
 COLD_STARTS: tuple[str, ...] = ("encode", "words", "random")
+#: strategies whose order is the point, so packing by length would break them
+UNPACKABLE_STRATEGIES: frozenset[str] = frozenset({"sequential", "no-duplicates"})
 Encoder = Callable[[list[str]], np.ndarray]
 
 _SALT = {name: i for i, name in enumerate(STRATEGIES)}
@@ -285,7 +287,7 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
         self.shard = shard
         self.pack_by_length = bool(pack_by_length)
         self.pack_window = int(pack_window)
-        if self.pack_by_length and self.strategy in ("sequential", "no-duplicates"):
+        if self.pack_by_length and self.strategy in UNPACKABLE_STRATEGIES:
             raise ValueError(f"pack_by_length would break the {self.strategy!r} order; use another strategy")
         if self.pack_window < 1:
             raise ValueError(f"pack_window must be >= 1 (got {pack_window})")

@@ -153,7 +153,7 @@ class RunConfig:
             raise ValueError(f"--train.seeds must be >= 1 (got {tr.seeds})")
         if tr.mini_batch_size is not None and tr.mini_batch_size < 1:
             raise ValueError(f"--train.mini_batch_size must be >= 1 (got {tr.mini_batch_size})")
-        from bscl.batching.samplers import normalize_strategy
+        from bscl.batching.samplers import COLD_STARTS, UNPACKABLE_STRATEGIES, normalize_strategy
 
         try:
             normalize_strategy(self.batching.strategy)
@@ -161,13 +161,14 @@ class RunConfig:
             raise ValueError(f"--batching.strategy: {err}") from None
         if self.batching.group_size < 1:
             raise ValueError(f"--batching.group_size must be >= 1 (got {self.batching.group_size})")
-        if self.batching.cold_start not in ("encode", "words", "random"):
+        if self.batching.cold_start not in COLD_STARTS:
             raise ValueError(
-                f"--batching.cold_start must be encode, words or random (got {self.batching.cold_start!r})"
+                f"--batching.cold_start must be one of {', '.join(COLD_STARTS)} "
+                f"(got {self.batching.cold_start!r})"
             )
-        if self.batching.pack_by_length and normalize_strategy(self.batching.strategy) in (
-            "sequential",
-            "no-duplicates",
+        if (
+            self.batching.pack_by_length
+            and normalize_strategy(self.batching.strategy) in UNPACKABLE_STRATEGIES
         ):
             raise ValueError(
                 f"--batching.pack_by_length would break the {self.batching.strategy!r} order; "
