@@ -17,11 +17,25 @@ import logging
 import os
 import sys
 
+from bscl.training import config as C
+
+
+def _base(ns: argparse.Namespace) -> C.RunConfig:
+    """The recipe of the task a ``bscl train`` names (command line, else YAML, else the default task),
+    for the loss it names: the base under the YAML and the command line (issue 12)."""
+    named = (
+        C.load_yaml(ns.config, C.RunConfig(C.DataConfig(task=""), loss=C.LossConfig(name="")))
+        if ns.config
+        else None
+    )
+    task = getattr(ns, "data.task", None) or (named and named.data.task) or C.DataConfig().task
+    return C.base_config(task, loss=getattr(ns, "loss.name", None) or (named and named.loss.name) or None)
+
 
 def _train(ns: argparse.Namespace) -> int:
     from bscl.training import config as C
 
-    cfg = C.load_yaml(ns.config) if ns.config else C.RunConfig()
+    cfg = C.load_yaml(ns.config, _base(ns)) if ns.config else _base(ns)
     cfg = C.from_args(ns, cfg)
     from bscl.run import run_training
 
