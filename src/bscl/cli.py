@@ -3,6 +3,7 @@
     bscl train [--config run.yaml] [--data.task stsb] [--loss.tau=0.07] [--train.epochs 1] ...
     bscl eval --task stsb --model minilm [--split test]
     bscl reproduce stsb [--epochs 1 --train-subset 2000 --seeds 1 --model minilm]
+    bscl compare stsb [--seeds 3 --recipes bscl-paper,st-cosent --epochs 1]; bscl results
     bscl encode / rank / report (see ``bscl COMMAND --help``)
 
 ``train`` options are generated from the config dataclasses (:mod:`bscl.training.config`): every field
@@ -62,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     from bscl import reproduce
 
     reproduce.register(sub)
+    from bscl import compare
+    from bscl.reporting import records
+
+    compare.register(sub)
+    records.register(sub)
     return parser
 
 
