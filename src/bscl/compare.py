@@ -44,16 +44,15 @@ def _merge(base: Recipe, *more: Recipe) -> Recipe:
 
 
 def cell_config(task: str, recipe: str, seed: int, ns: argparse.Namespace) -> RunConfig:
-    """Defaults <- what every side shares (the task's paper lr / batch / max length / warm-up, and
-    ``--batch-size``) <- the recipe <- this machine's options (model, epochs, subset, seed, folder)."""
+    """Defaults <- what every side shares (the task's paper lr / batch / max length / warm-up) <- the
+    recipe <- this machine's options (model, epochs, subset, seed, folder; ``--batch-size`` for every
+    recipe, st-cached-mnrl's 128 included)."""
     spec = get_spec(task)
     known = recipes_of(task)
     if recipe not in known:
         raise ValueError(f"bscl compare: task {task!r} has no recipe {recipe!r}; recipes: {list(known)}")
     common: Recipe = spec.paper.common() if spec.paper is not None else {}
-    if ns.batch_size is not None:
-        common = _merge(common, {"train": {"batch_size": ns.batch_size}})
-    machine = {
+    machine: Recipe = {
         "data": {"task": task, "data_root": ns.data_root, "train_subset": ns.train_subset},
         "train": {
             "model": ns.model,
@@ -64,6 +63,8 @@ def cell_config(task: str, recipe: str, seed: int, ns: argparse.Namespace) -> Ru
         },
         "eval": {"before": False},
     }
+    if ns.batch_size is not None:  # every recipe, st-cached-mnrl's 128 too
+        machine["train"]["batch_size"] = ns.batch_size
     return from_dict(
         _merge(common, known[recipe], machine), source=f"compare {task} / {recipe} / seed {seed}"
     )
@@ -138,7 +139,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--recipes", default=None, help="comma-separated recipe names (default: all of the task)")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--train-subset", type=int, default=None, help="default: the full training set")
-    p.add_argument("--batch-size", type=int, default=None, help="default: the task's paper batch size")
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="every recipe (default: the paper's; st-cached-mnrl 128)"
+    )
     p.add_argument("--model", default="minilm")
     p.add_argument("--data-root", default=None)
     p.add_argument("--output-dir", default="runs/compare")

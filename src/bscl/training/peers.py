@@ -97,6 +97,11 @@ PEER_LOSSES: dict[str, PeerLoss] = {
 }
 
 
+#: mine_hard_negatives options of st-mnrl-hard: one negative per anchor, the top-scoring candidate that
+#: scores below 95% of the positive (the library's documented false-negative guard)
+MINING: dict[str, Any] = {"num_negatives": 1, "sampling_strategy": "top", "relative_margin": 0.05}
+
+
 @dataclass
 class PeerSetup:
     """What ``bscl train`` needs from a peer recipe: the loss, the batch sampler, the training data."""
@@ -125,11 +130,9 @@ def mined(train: Any, model: Any, task: Task, batch_size: int) -> Any:
         anchor_column_name="anchor",
         positive_column_name="positive",
         corpus=list(pool) if pool is not None else None,
-        relative_margin=0.05,
-        num_negatives=1,
-        sampling_strategy="top",
         batch_size=batch_size,
         verbose=False,
+        **MINING,
     )
     if len(out) == 0:
         raise ValueError("st-mnrl-hard: mine_hard_negatives found no hard negative for any anchor")
