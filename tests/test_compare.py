@@ -124,3 +124,5 @@ def test_compare_runs_cells_once_writes_records_and_the_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("finished, skipped") == 4 and "===" not in out
     assert {p: p.read_text() for p in results.rglob("*.json")} == before
+    assert main([*args, "--epochs", "2"]) == 2  # a finished cell with other options is refused
+    assert "other options" in capsys.readouterr().err

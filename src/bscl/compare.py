@@ -21,6 +21,7 @@ from typing import Any
 
 from bscl.data import get_spec
 from bscl.reporting import records
+from bscl.reproduce import same_config
 from bscl.training.config import RunConfig, from_dict
 from bscl.training.peers import PEER_LOSSES
 
@@ -105,6 +106,10 @@ def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
         for (recipe, seed), cfg in configs.items():
             folder = Path(cfg.train.output_dir)
             if finished(folder):
+                if not same_config(records.read_run(folder).get("config"), cfg.to_dict()):
+                    raise ValueError(
+                        f"{folder} was run with other options; use another --output-dir or delete {folder}"
+                    )
                 print(f"{task} / {recipe} / seed {seed}: finished, skipped", flush=True)
             else:
                 print(f"\n=== {task} / {recipe} / seed {seed}: {folder}", flush=True)

@@ -54,10 +54,8 @@ MARKERS = re.compile(r"<!-- results:begin (?P<task>\S+) -->\n(?P<body>.*?)<!-- r
 # writing records
 # --------------------------------------------------------------------------------------------------
 def read_run(run_dir: PathLike) -> dict[str, Any]:
-    """``metrics.json`` of a finished run folder (clear error when unfinished).
-
-    TODO(lead): use runfolder (bscl.reporting.runfolder, the `run` helper's reader) at merge.
-    """
+    """``metrics.json`` of a finished run folder (clear error when unfinished)."""
+    # TODO(lead): use runfolder (bscl.reporting.runfolder, the `run` helper's reader) at merge
     metrics = load_metrics(run_dir)
     if "after" not in metrics or "best_seed" not in metrics:
         raise ValueError(
