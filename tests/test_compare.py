@@ -94,7 +94,14 @@ def test_peer_with_a_bscl_sampler_is_refused():
 
 
 def test_compare_recipes_of_a_task():
-    assert list(recipes_of("stsb")) == ["bscl-paper", "bscl-ours", "st-cosine", "st-cosent", "st-angle"]
+    assert list(recipes_of("stsb")) == [
+        "zero-shot",
+        "bscl-paper",
+        "bscl-ours",
+        "st-cosine",
+        "st-cosent",
+        "st-angle",
+    ]
     assert recipes_of("cqa-b")["st-cached-mnrl"] == {
         "loss": {"name": "st-cached-mnrl"},
         "train": {"batch_size": 128},
@@ -105,12 +112,14 @@ def test_compare_runs_cells_once_writes_records_and_the_table(tmp_path, capsys):
     results, table = tmp_path / "results", tmp_path / "RESULTS.md"
     table.write_text("# Results\n\n<!-- results:begin stsb -->\n<!-- results:end -->\n")
     args = ["compare", "stsb", "--model", "tiny", "--data-root", str(FIXTURES), "--seeds", "2", "--batch-size", "4",
-            "--recipes", "bscl-paper,st-cosent", "--output-dir", str(tmp_path / "runs"),
+            "--recipes", "zero-shot,bscl-paper,st-cosent", "--output-dir", str(tmp_path / "runs"),
             "--results-dir", str(results), "--results-file", str(table)]  # fmt: skip
     assert main(args) == 0
     paths = sorted(p.relative_to(results).as_posix() for p in results.rglob("*.json"))
     assert paths == ["stsb/bscl-paper/seed-0.json", "stsb/bscl-paper/seed-1.json",
-                     "stsb/st-cosent/seed-0.json", "stsb/st-cosent/seed-1.json"]  # fmt: skip
+                     "stsb/st-cosent/seed-0.json", "stsb/st-cosent/seed-1.json", "stsb/zero-shot/seed-0.json"]  # fmt: skip
+    zero = json.loads((results / "stsb" / "zero-shot" / "seed-0.json").read_text())
+    assert zero["side"] == "zero-shot" and zero["train_seconds"] == 0.0 and "spearman" in zero["test"]
     record = json.loads((results / "stsb" / "st-cosent" / "seed-1.json").read_text())
     assert record["seed"] == 1 and record["side"] == "sentence-transformers"
     assert record["config"]["loss"]["name"] == "st-cosent" and record["config"]["train"]["batch_size"] == 4
@@ -118,11 +127,12 @@ def test_compare_runs_cells_once_writes_records_and_the_table(tmp_path, capsys):
     assert paper["config"]["loss"]["name"] == "combo" and paper["config"]["batching"]["strategy"] == "example"
     text = table.read_text()
     assert "| bscl-paper | bscl | 2 |" in text and "| st-cosent | sentence-transformers | 2 |" in text
+    assert "| zero-shot | zero-shot | 1 |" in text
     before = {p: p.read_text() for p in results.rglob("*.json")}
     capsys.readouterr()
     assert main(args) == 0  # finished cells are skipped, records kept
     out = capsys.readouterr().out
-    assert out.count("finished, skipped") == 4 and "===" not in out
+    assert out.count("finished, skipped") == 5 and "===" not in out
     assert {p: p.read_text() for p in results.rglob("*.json")} == before
     assert main([*args, "--epochs", "2"]) == 2  # a finished cell with other options is refused
     assert "other options" in capsys.readouterr().err

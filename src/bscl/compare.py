@@ -1,6 +1,6 @@
 """``bscl compare TASK``: bscl's recipes head to head with sentence-transformers' own (issue 12).
 
-Recipes of a task: ``bscl-<name>`` for each recipe of its spec ("bscl-paper": the paper's best method
+Recipes of a task: ``zero-shot`` (the pretrained model, evaluated once), ``bscl-<name>`` for each recipe of its spec ("bscl-paper": the paper's best method
 and hyperparameters; "bscl-ours": the tuned one) and every sentence-transformers recipe the spec lists
 (``st-*``, :mod:`bscl.training.peers`: the library's loss classes, samplers and trainer). Every
 (recipe, seed) is one ``bscl train`` run (:func:`bscl.run.run_training`, one seed) in
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,14 @@ from bscl.training.peers import PEER_LOSSES
 Recipe = dict[str, dict[str, Any]]
 
 
+ZERO_SHOT = "zero-shot"  #: the pretrained model, evaluated only (one record: it is deterministic)
+
+
 def recipes_of(task: str) -> dict[str, Recipe]:
-    """Recipe name -> ``{section: {field: value}}``: the spec's bscl recipes, then its peers."""
+    """Recipe name -> ``{section: {field: value}}``: zero-shot, the spec's bscl recipes, its peers."""
     spec = get_spec(task)
-    out = {f"bscl-{name}": spec.recipe(name) for name in spec.recipes}
+    out: dict[str, Recipe] = {ZERO_SHOT: {}}
+    out.update({f"bscl-{name}": spec.recipe(name) for name in spec.recipes})
     out.update({peer: PEER_LOSSES[peer].recipe(peer) for peer in spec.peers})
     return out
 
@@ -66,6 +71,11 @@ def cell_config(task: str, recipe: str, seed: int, ns: argparse.Namespace) -> Ru
     }
     if ns.batch_size is not None:  # every recipe, st-cached-mnrl's 128 too
         machine["train"]["batch_size"] = ns.batch_size
+    if recipe == ZERO_SHOT:  # no training: a later --epochs or --batch-size still finds it finished
+        common, machine["train"] = (
+            {},
+            {k: v for k, v in machine["train"].items() if k in ("model", "seed", "output_dir")},
+        )
     return from_dict(
         _merge(common, known[recipe], machine), source=f"compare {task} / {recipe} / seed {seed}"
     )
@@ -91,7 +101,7 @@ def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
     unknown = [r for r in chosen if r not in known]
     if unknown:
         raise ValueError(f"--recipes: unknown {unknown}; recipes of {task}: {list(known)}")
-    cells = [(r, seed) for r in chosen for seed in range(ns.seeds)]
+    cells = [(r, seed) for r in chosen for seed in (range(1) if r == ZERO_SHOT else range(ns.seeds))]
     configs = {cell: cell_config(task, *cell, ns) for cell in cells}
     for cfg in configs.values():
         cfg.validate()  # every cell's options are checked before the first one trains
@@ -113,14 +123,39 @@ def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
                 print(f"{task} / {recipe} / seed {seed}: finished, skipped", flush=True)
             else:
                 print(f"\n=== {task} / {recipe} / seed {seed}: {folder}", flush=True)
-                run_training(cfg)
-            record = records.make_record(folder, recipe)
+                zero_shot(cfg) if recipe == ZERO_SHOT else run_training(cfg)
+            record = records.make_record(folder, recipe, side=ZERO_SHOT if recipe == ZERO_SHOT else None)
             path = records.write_record(record, ns.results_dir, force=ns.force)
             written.setdefault(recipe, []).append(path)
     finally:
         records.regenerate(ns.results_dir, ns.results_file)
         print(f"tables regenerated in {ns.results_file}", flush=True)
     return written
+
+
+def zero_shot(cfg: RunConfig) -> None:
+    """Evaluate the pretrained model on dev and test with the same evaluation code, and write the
+    result as a finished one-seed run folder (``metrics.json`` in ``bscl train``'s format)."""
+    from bscl.evaluation import evaluate
+    from bscl.models import load_model
+    from bscl.paths import data_root
+    from bscl.reporting.atomic import atomic_write_text
+    from bscl.run import prepare_task
+
+    task = prepare_task(cfg, data_root(cfg.data.data_root))
+    model = load_model(cfg.train.model, seed=cfg.train.seed, max_seq_length=cfg.train.max_seq_length)
+    after = {split: evaluate(model, task, split, batch_size=cfg.eval.batch_size) for split in ("dev", "test")}
+    metrics = {
+        "config": cfg.to_dict(),
+        "task": task.name,
+        "primary": task.metric,
+        "seeds": {str(cfg.train.seed): {"train_seconds": 0.0, **after}},
+        "best_seed": cfg.train.seed,
+        "after": after,
+    }
+    folder = Path(cfg.train.output_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "metrics.json", json.dumps(metrics, indent=2))
 
 
 def _options(cfg: RunConfig) -> list[str]:

@@ -115,8 +115,8 @@ def side_of(config: Mapping[str, Any]) -> str:
     return ST if (config.get("loss") or {}).get("name") in PEER_LOSSES else "bscl"
 
 
-def make_record(run_dir: PathLike, recipe: str) -> dict[str, Any]:
-    """The record of a finished single-seed-or-more run folder (the seed kept on dev)."""
+def make_record(run_dir: PathLike, recipe: str, side: str | None = None) -> dict[str, Any]:
+    """The record of a finished run folder (the seed kept on dev); ``side`` default: from the config."""
     if not NAME.match(recipe):
         raise ValueError(f"recipe name {recipe!r}: use letters, digits, '.', '_' and '-' only")
     metrics = read_run(run_dir)
@@ -128,7 +128,7 @@ def make_record(run_dir: PathLike, recipe: str) -> dict[str, Any]:
         "task": metrics.get("task") or (config.get("data") or {}).get("task"),
         "recipe": recipe,
         "seed": seed,
-        "side": side_of(config),
+        "side": side if side is not None else side_of(config),
         "primary": metrics.get("primary"),
         "dev": metrics["after"]["dev"],
         "test": metrics["after"]["test"],
@@ -253,7 +253,7 @@ def verdict(row: Summary, rows: Sequence[Summary]) -> str:
     best = max(peers, key=lambda r: r.test_mean)
     if row is best:
         return "best sentence-transformers recipe"
-    if row.side == ST:
+    if row.side != "bscl":  # other sentence-transformers recipes, zero-shot
         return ""
     if row.test_std is None or best.test_std is None:
         return f"no verdict (n < 2) vs {best.recipe}"
