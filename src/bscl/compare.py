@@ -71,11 +71,11 @@ def cell_config(task: str, recipe: str, seed: int, ns: argparse.Namespace) -> Ru
     }
     if ns.batch_size is not None:  # every recipe, st-cached-mnrl's 128 too
         machine["train"]["batch_size"] = ns.batch_size
-    if recipe == ZERO_SHOT:  # no training: a later --epochs or --batch-size still finds it finished
-        common, machine["train"] = (
-            {},
-            {k: v for k, v in machine["train"].items() if k in ("model", "seed", "output_dir")},
-        )
+    if recipe == ZERO_SHOT:
+        # no training: a later --epochs / --batch-size / --train-subset still finds it finished
+        machine["data"]["train_subset"] = None
+        machine["train"] = {k: machine["train"][k] for k in ("model", "seed", "output_dir")}
+        common = {}
     return from_dict(
         _merge(common, known[recipe], machine), source=f"compare {task} / {recipe} / seed {seed}"
     )
