@@ -16,24 +16,8 @@ import logging
 import time
 from pathlib import Path
 
-from bscl.data import AVAILABLE_TASKS
+from bscl.data import AVAILABLE_TASKS, get_spec
 from bscl.evaluation.command import run_eval
-
-SHOWN = {
-    "stsb": ["spearman", "pearson"],
-    "mrpc": ["f1", "accuracy", "threshold"],
-    "pfcc": [
-        "has_positive@1",
-        "has_positive@3",
-        "has_positive@5",
-        "has_positive@10",
-        "has_positive@20",
-        "has_positive@50",
-        "mrr",
-    ],
-    "cqa-a": ["map", "mrr", "p@1"],
-    "cqa-b": ["map", "mrr", "p@1"],
-}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| model | task | split | n | metrics |")
     print("|---|---|---|---|---|")
     for r in rows:
-        keys = SHOWN.get(r["task"], list(r["metrics"]))
+        keys = get_spec(r["task"]).metrics
         cells = ", ".join(f"{k} {r['metrics'][k]:.4f}" for k in keys if k in r["metrics"])
         print(f"| {r['model']} | {r['task']} | {r['split']} | {r['n']} | {cells} |")
     return 0

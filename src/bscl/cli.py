@@ -3,6 +3,7 @@
     bscl train [--config run.yaml] [--data.task stsb] [--loss.tau=0.07] [--train.epochs 1] ...
     bscl eval --task stsb --model minilm [--split test]
     bscl reproduce stsb [--epochs 1 --train-subset 2000 --seeds 1 --model minilm]
+    bscl compare stsb [--seeds 3 --recipes bscl-paper,st-cosent --epochs 1]; bscl results
     bscl encode / rank / report (see ``bscl COMMAND --help``)
 
 ``train`` options are generated from the config dataclasses (:mod:`bscl.training.config`): every field
@@ -17,11 +18,25 @@ import logging
 import os
 import sys
 
+from bscl.training import config as C
+
+
+def _base(ns: argparse.Namespace) -> C.RunConfig:
+    """The recipe of the task a ``bscl train`` names (command line, else YAML, else the default task),
+    for the loss it names: the base under the YAML and the command line (issue 12)."""
+    named = (
+        C.load_yaml(ns.config, C.RunConfig(C.DataConfig(task=""), loss=C.LossConfig(name="")))
+        if ns.config
+        else None
+    )
+    task = getattr(ns, "data.task", None) or (named and named.data.task) or C.DataConfig().task
+    return C.base_config(task, loss=getattr(ns, "loss.name", None) or (named and named.loss.name) or None)
+
 
 def _train(ns: argparse.Namespace) -> int:
     from bscl.training import config as C
 
-    cfg = C.load_yaml(ns.config) if ns.config else C.RunConfig()
+    cfg = C.load_yaml(ns.config, _base(ns)) if ns.config else _base(ns)
     cfg = C.from_args(ns, cfg)
     from bscl.run import run_training
 
@@ -48,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     from bscl import reproduce
 
     reproduce.register(sub)
+    from bscl import compare
+    from bscl.reporting import records
+
+    compare.register(sub)
+    records.register(sub)
     return parser
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bscl.data import TASK_SPECS, get_spec
 from bscl.reporting.atomic import atomic_write_text
 from bscl.reporting.report import format_table
 from bscl.training.config import RunConfig, from_dict
@@ -38,36 +39,11 @@ class Cell:
     zero_shot: bool = False
 
 
-#: the paper's hyperparameters per task (NOTES.md "Hyperparameters"); batch 30, 90 tokens, lr 2e-5,
-#: warm-up 10%, AdamW with bias correction only for CQA.
-TASK_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
-    "stsb": {"loss": {"tau": 0.1, "mu": 0.1}, "batching": {"group_size": 8}, "train": {"adam_bias_correction": False}},
-    "mrpc": {"loss": {"tau": 0.1, "mu": 0.1}, "batching": {"group_size": 4}, "train": {"adam_bias_correction": False}},
-    "pfcc": {
-        "loss": {"tau": 1.2, "normalization": "coordinate", "mu": 0.9, "margin": 0.6},
-        "batching": {"group_size": 8},
-        "train": {"adam_bias_correction": False},
-    },
-    "cqa-a": {"loss": {"tau": 0.055, "mu": 0.1}, "batching": {"group_size": 8}, "train": {"adam_bias_correction": True}},
-    "cqa-b": {
-        "loss": {"tau": 0.07, "mu": 0.9},
-        "batching": {"group_size": 5},
-        "train": {"adam_bias_correction": True, "learning_rate": 3e-5},
-    },
-    "wiki-unsup": {"loss": {"tau": 0.05, "symmetric": False}, "train": {"adam_bias_correction": True, "learning_rate": 3e-5}},
-}  # fmt: skip
-
-#: metrics shown per task (the first is the paper's headline metric)
-TASK_METRICS: dict[str, list[str]] = {
-    "stsb": ["spearman"],
-    "mrpc": ["f1", "accuracy"],
-    "pfcc": ["has_positive@1", "has_positive@5", "has_positive@50", "mrr"],
-    "cqa-a": ["map", "mrr", "p@1"],
-    "cqa-b": ["map", "mrr"],
-    "wiki-unsup": ["spearman"],
-}
+#: tasks with the paper's settings (their specs, :mod:`bscl.data.tasks`), in the paper's order
+REPRODUCIBLE: list[str] = [name for name, s in TASK_SPECS.items() if s.paper is not None]
 
 BSC = {"loss": {"name": "bsc"}, "batching": {"strategy": "example"}}
+SIMCSE = {"tau": 0.05, "symmetric": False}  #: SimCSE's temperature, one direction (wiki-unsup cells)
 
 
 def _with(base: dict[str, dict[str, Any]], **sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -83,9 +59,9 @@ def grid(task: str) -> list[Cell]:
     if task == "wiki-unsup":
         return cells + [
             Cell("bsc one direction (SimCSE)", _with(BSC, batching={"strategy": "random"})),
-            Cell("focal-infonce", {"loss": {"name": "focal-infonce", "margin": 0.3}}),
-            Cell("softcse-weight", {"loss": {"name": "softcse-weight"}}),
-            Cell("softcse-temperature", {"loss": {"name": "softcse-temperature"}}),
+            Cell("focal-infonce", {"loss": {"name": "focal-infonce", "margin": 0.3, **SIMCSE}}),
+            Cell("softcse-weight", {"loss": {"name": "softcse-weight", **SIMCSE}}),
+            Cell("softcse-temperature", {"loss": {"name": "softcse-temperature", **SIMCSE}}),
         ]
     paper = PAPER.get(task, {})
     cells += [
@@ -127,26 +103,19 @@ def grid(task: str) -> list[Cell]:
     return cells
 
 
-#: the paper's test numbers (NOTES.md table), scaled to [0, 1]; PFCC-S as HasPositive@1/5/50.
+#: the paper's test numbers per task and method (a view of the specs' ``paper_results``)
 PAPER: dict[str, dict[str, str]] = {
-    "stsb": {"mse": "0.8480", "bsc": "0.8326", "combo": "0.8459", "bsc then mse": "0.8571"},
-    "mrpc": {"mse": "0.8908", "bsc": "0.8673", "combo": "0.8946"},
-    "pfcc": {
-        "mse": "0.362/0.508/0.709",
-        "triplet": "0.668/0.794/0.899",
-        "bsc": "0.673/0.844/0.899",
-        "bsc l2": "0.588/0.764/0.899",
-        "bsc none": "0.608/0.744/0.884",
-    },
-    "cqa-a": {
-        "mse": "0.869",
-        "triplet": "0.857",
-        "bsc": "0.801",
-        "combo": "0.872",
-        "bsc no shuffle": "0.816",
-    },
-    "cqa-b": {"mse": "0.471", "triplet": "0.475", "bsc": "0.495", "combo": "0.496"},
+    n: dict(s.paper_results) for n, s in TASK_SPECS.items() if s.paper_results
 }
+
+
+def task_settings(task: str, loss: str) -> dict[str, dict[str, Any]]:
+    """The paper's settings of ``task`` for a cell training ``loss``: the spec's paper recipe for that
+    loss (its tau / mu / normalization / margin only where the loss takes them; learning rate, batch
+    size, bias correction, group size), without the shuffle: each cell names its own batching."""
+    values = get_spec(task).paper.recipe(loss)  # type: ignore[union-attr]
+    values["batching"].pop("strategy")
+    return values
 
 
 def slug(name: str) -> str:
@@ -155,7 +124,8 @@ def slug(name: str) -> str:
 
 def cell_config(task: str, cell: Cell, ns: argparse.Namespace, folder: Path) -> RunConfig:
     """Defaults <- the paper's task settings <- the cell's overrides <- this machine's options."""
-    values = _with(TASK_SETTINGS.get(task, {}), data={"task": task})
+    loss = cell.overrides.get("loss", {}).get("name", "bsc")
+    values = _with(task_settings(task, loss), data={"task": task})
     for name, section in cell.overrides.items():
         values = _with(values, **{name: section})
     if task == "pfcc" and values.get("loss", {}).get("name", "bsc") in ("mse", "triplet"):
@@ -241,8 +211,9 @@ def run_cell(task: str, cell: Cell, ns: argparse.Namespace, root: Path) -> dict[
 
 def table(task: str, results: dict[str, dict[str, Any]], cells: list[Cell]) -> str:
     """Markdown: one row per cell, our dev primary and test metrics, the paper's number."""
-    keys = TASK_METRICS.get(task, [])
-    headline = keys[:3] if task == "pfcc" else keys[:1]
+    spec = get_spec(task)
+    keys = list(spec.table_metrics)
+    headline = list(spec.paper_metrics)
     rows = []
     for cell in cells:
         r = results.get(cell.name)
@@ -298,8 +269,8 @@ def ordering_agreement(results: dict[str, dict[str, Any]], cells: list[Cell], ke
 
 def reproduce(ns: argparse.Namespace) -> str:
     task = ns.task
-    if task not in TASK_SETTINGS:
-        raise ValueError(f"bscl reproduce: no grid for task {task!r}; choose one of {sorted(TASK_SETTINGS)}")
+    if task not in REPRODUCIBLE:
+        raise ValueError(f"bscl reproduce: no grid for task {task!r}; choose one of {REPRODUCIBLE}")
     cells = grid(task)
     if ns.cells:
         wanted = [c.strip() for c in ns.cells.split(",") if c.strip()]
@@ -354,7 +325,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="run the paper's method grid for a task and print it beside the paper's numbers",
         description=__doc__.split("\n\n")[0],
     )
-    p.add_argument("task", help=f"one of {sorted(TASK_SETTINGS)}")
+    p.add_argument("task", help=f"one of {REPRODUCIBLE}")
     p.add_argument("--model", default="minilm")
     p.add_argument("--epochs", type=float, default=1.0, help="paper: 5-7")
     p.add_argument("--seeds", type=int, default=1, help="paper: 5 (best on dev kept)")

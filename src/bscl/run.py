@@ -46,6 +46,7 @@ from bscl.reporting.atomic import atomic_write_text
 from bscl.reporting.report import format_table, write_report
 from bscl.training import BSCLTrainer
 from bscl.training.config import RunConfig
+from bscl.training.peers import PEER_LOSSES, peer_loss_from_config
 
 logger = logging.getLogger(__name__)
 
@@ -233,10 +234,17 @@ def train_seed(
             f"--train.batch_size={tr.batch_size} (x {world} processes) is larger than the training data "
             f"({len(train)} pairs); lower --train.batch_size or raise --data.train_subset"
         )
-    loss = make_st_loss(model, loss_from_config(cfg, task), mini_batch_size=tr.mini_batch_size)
+    peer = peer_loss_from_config(cfg, task, model, train) if cfg.loss.name in PEER_LOSSES else None
+    if peer is not None:  # a sentence-transformers recipe: its own loss, sampler and data (bscl compare)
+        train = peer.train
+    loss = (
+        peer.loss
+        if peer is not None
+        else make_st_loss(model, loss_from_config(cfg, task), mini_batch_size=tr.mini_batch_size)
+    )
 
     strategy = cfg.batching.strategy
-    sampler: Any = BatchSamplers.BATCH_SAMPLER
+    sampler: Any = peer.batch_sampler if peer is not None else BatchSamplers.BATCH_SAMPLER
     factory = None
     bc = cfg.batching
     if strategy != "random" or bc.reuse_embeddings or bc.pack_by_length:
@@ -294,7 +302,8 @@ def train_seed(
         evaluator=evaluator,
         tau_learning_rate=cfg.loss.tau_learning_rate,
         adam_bias_correction=tr.adam_bias_correction,
-        callbacks=[progress, LossStateCallback(loss)],
+        callbacks=[progress]
+        + ([] if peer is not None else [LossStateCallback(loss)]),  # peers: no loss state
     )
     resume = _last_checkpoint(out) if tr.resume else None
     if resume and is_main_process():

@@ -22,27 +22,12 @@ import numpy as np
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
-from bscl.data import PairSplit, RankingSplit, Task
+from bscl.data import TASK_SPECS, PairSplit, RankingSplit, Task
 from bscl.evaluation import metrics as M
 
 logger = logging.getLogger(__name__)
 
-#: ranking metrics reported per task (the task's primary metric is always included).
-RANKING_METRICS: dict[str, list[str]] = {
-    "pfcc": [
-        "has_positive@1",
-        "has_positive@3",
-        "has_positive@5",
-        "has_positive@10",
-        "has_positive@20",
-        "has_positive@50",
-        "mrr",
-        "map",
-    ],
-    "cqa-a": ["map", "mrr", "p@1"],
-    "cqa-b": ["map", "mrr", "p@1"],
-    "antique": ["mrr", "p@1", "ndcg@1", "map"],
-}
+#: ranking metrics of tasks without a spec of kind ranking (generic data); named tasks: the spec's ``metrics``
 DEFAULT_RANKING_METRICS = ["mrr", "map", "p@1", "has_positive@1", "has_positive@5", "has_positive@10"]
 
 
@@ -84,7 +69,10 @@ def ranking_scores(model: Any, split: RankingSplit, batch_size: int = 64) -> lis
 
 
 def ranking_metric_names(task: Task) -> list[str]:
-    names = list(RANKING_METRICS.get(task.name, DEFAULT_RANKING_METRICS))
+    spec = TASK_SPECS.get(task.name)
+    names = (
+        list(spec.metrics) if spec is not None and spec.kind == "ranking" else list(DEFAULT_RANKING_METRICS)
+    )
     if task.metric not in names:
         names.insert(0, task.metric)
     return names

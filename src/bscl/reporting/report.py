@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from bscl.data import TASK_SPECS
 from bscl.reporting.atomic import atomic_open, atomic_write_text
 
 PathLike = str | os.PathLike[str]
@@ -31,19 +32,6 @@ REPORT_NAME = "report.md"
 LOSS_PLOT = "train_loss.png"
 TAU_PLOT = "tau.png"
 DEV_PLOT = "dev_per_epoch.png"
-
-#: primary (model-selection) metric of the named tasks, used when metrics.json does not record it
-#: (keep in step with ``metric=`` in :mod:`bscl.data.tasks`).
-TASK_PRIMARY_METRIC: dict[str, str] = {
-    "stsb": "spearman",
-    "mrpc": "f1",
-    "pfcc": "has_positive@1",
-    "cqa-a": "map",
-    "cqa-b": "map",
-    "qqp": "f1",
-    "antique": "mrr",
-    "wiki-unsup": "spearman",
-}
 
 MISSING = "–"
 
@@ -131,7 +119,8 @@ def primary_metric(metrics: Mapping[str, Any], config: Mapping[str, Any]) -> str
     if isinstance(metrics.get("primary"), str):
         return metrics["primary"]
     task = str(_get(config, "data", "task") or "").lower()
-    return TASK_PRIMARY_METRIC.get(task)
+    spec = TASK_SPECS.get(task)
+    return spec.metric if spec is not None else None
 
 
 def _get(d: Mapping[str, Any], *keys: str) -> Any:

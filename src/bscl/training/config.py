@@ -115,10 +115,24 @@ class RunConfig:
         """Raise ValueError for values that cannot work, naming the option to change."""
         from bscl.losses.functional import NORMALIZATIONS
         from bscl.losses.modules import LOSSES
+        from bscl.training.peers import PEER_LOSSES
 
         lo = self.loss
-        if lo.name not in LOSSES:
-            raise ValueError(f"--loss.name={lo.name!r} is unknown; choose one of {sorted(LOSSES)}")
+        if lo.name not in LOSSES and lo.name not in PEER_LOSSES:
+            raise ValueError(
+                f"--loss.name={lo.name!r} is unknown; choose one of {sorted(LOSSES)} "
+                f"or a sentence-transformers recipe {sorted(PEER_LOSSES)}"
+            )
+        bc = self.batching
+        if lo.name in PEER_LOSSES and (bc.strategy != "random" or bc.reuse_embeddings or bc.pack_by_length):
+            raise ValueError(
+                f"--loss.name={lo.name} brings sentence-transformers' own batch sampler: drop "
+                "--batching.strategy / reuse_embeddings / pack_by_length (or choose a bscl loss)"
+            )
+        if lo.name in PEER_LOSSES and self.train.mini_batch_size is not None:
+            raise ValueError(
+                f"--train.mini_batch_size applies to bscl losses, not {lo.name} (try st-cached-mnrl)"
+            )
         if not lo.tau > 0:
             raise ValueError(
                 f"--loss.tau must be > 0 (got {lo.tau}); the paper uses 0.1 with L2, 1.2 with coordinate"
@@ -239,6 +253,28 @@ def from_dict(data: dict[str, Any], base: RunConfig | None = None, source: str =
                 section, key, _parse_value(raw, _field_type(type(section), key), f"{source}: {stage}.{key}")
             )
     return cfg
+
+
+def base_config(task: str, recipe: str | None = None, loss: str | None = None) -> RunConfig:
+    """RunConfig defaults with ``data.task = task`` and the task's recipe applied (issue 12).
+
+    The recipe (default: the spec's ``default_recipe``, "paper" for the paper's tasks) is one dict
+    ``{section: {field: value}}`` on the task's :class:`~bscl.data.spec.TaskSpec`: the paper's loss
+    with its tau / mu / normalization, kNN example shuffling with the task's group size, learning
+    rate, batch size and bias correction. ``bscl train`` starts from it; a YAML file and the command
+    line override it. ``loss``: the loss the run will train, when it is not the recipe's; the recipe's
+    loss fields are then replaced by the paper's values of the fields *that* loss takes (the
+    triplet margin, ...), so no field of another loss lingers. Tasks without a recipe (generic) get
+    the plain defaults.
+    """
+    from bscl.data import get_spec
+
+    spec = get_spec(task)
+    values = {"data": {"task": spec.name}, **spec.recipe(recipe)}
+    if loss is not None and loss != values.get("loss", {}).get("name", loss):
+        values["loss"] = spec.paper.loss_section(loss) if spec.paper is not None else {"name": loss}
+    name = recipe if recipe is not None else spec.default_recipe
+    return from_dict(values, source=f"task {spec.name!r} recipe {name!r}")
 
 
 def load_yaml(path: str | Path, base: RunConfig | None = None) -> RunConfig:

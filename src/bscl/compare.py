@@ -1,0 +1,193 @@
+"""``bscl compare TASK``: bscl's recipes head to head with sentence-transformers' own (issue 12).
+
+Recipes of a task: ``zero-shot`` (the pretrained model, evaluated once), ``bscl-<name>`` for each recipe of its spec ("bscl-paper": the paper's best method
+and hyperparameters; "bscl-ours": the tuned one) and every sentence-transformers recipe the spec lists
+(``st-*``, :mod:`bscl.training.peers`: the library's loss classes, samplers and trainer). Every
+(recipe, seed) is one ``bscl train`` run (:func:`bscl.run.run_training`, one seed) in
+``OUTPUT_DIR/TASK/RECIPE/seed-N`` on the same model, training data (full by default), epochs, max
+length, learning rate and batch size (the task's paper values; st-cached-mnrl trains at 128, its
+point), the same dev evaluator and dev-chosen checkpoint. Finished cells are skipped, an unfinished
+one resumes from its last checkpoint. Each finished cell writes its record
+(``benchmarks/results/TASK/RECIPE/seed-N.json``, :mod:`bscl.reporting.records`), then the tables of
+benchmarks/RESULTS.md are regenerated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from bscl.data import get_spec
+from bscl.reporting import records
+from bscl.reproduce import same_config
+from bscl.training.config import RunConfig, from_dict
+from bscl.training.peers import PEER_LOSSES
+
+Recipe = dict[str, dict[str, Any]]
+
+
+ZERO_SHOT = "zero-shot"  #: the pretrained model, evaluated only (one record: it is deterministic)
+
+
+def recipes_of(task: str) -> dict[str, Recipe]:
+    """Recipe name -> ``{section: {field: value}}``: zero-shot, the spec's bscl recipes, its peers."""
+    spec = get_spec(task)
+    out: dict[str, Recipe] = {ZERO_SHOT: {}}
+    out.update({f"bscl-{name}": spec.recipe(name) for name in spec.recipes})
+    out.update({peer: PEER_LOSSES[peer].recipe(peer) for peer in spec.peers})
+    return out
+
+
+def _merge(base: Recipe, *more: Recipe) -> Recipe:
+    out = copy.deepcopy(base)
+    for m in more:
+        for section, values in m.items():
+            out.setdefault(section, {}).update(values)
+    return out
+
+
+def cell_config(task: str, recipe: str, seed: int, ns: argparse.Namespace) -> RunConfig:
+    """Defaults <- what every side shares (the task's paper lr / batch / max length / warm-up) <- the
+    recipe <- this machine's options (model, epochs, subset, seed, folder; ``--batch-size`` for every
+    recipe, st-cached-mnrl's 128 included)."""
+    spec = get_spec(task)
+    known = recipes_of(task)
+    if recipe not in known:
+        raise ValueError(f"bscl compare: task {task!r} has no recipe {recipe!r}; recipes: {list(known)}")
+    common: Recipe = spec.paper.common() if spec.paper is not None else {}
+    machine: Recipe = {
+        "data": {"task": task, "data_root": ns.data_root, "train_subset": ns.train_subset},
+        "train": {
+            "model": ns.model,
+            "epochs": ns.epochs,
+            "seed": seed,
+            "seeds": 1,
+            "output_dir": str(cell_dir(ns.output_dir, task, recipe, seed)),
+        },
+        "eval": {"before": False},
+    }
+    if ns.batch_size is not None:  # every recipe, st-cached-mnrl's 128 too
+        machine["train"]["batch_size"] = ns.batch_size
+    if recipe == ZERO_SHOT:
+        # no training: a later --epochs / --batch-size / --train-subset still finds it finished
+        machine["data"]["train_subset"] = None
+        machine["train"] = {k: machine["train"][k] for k in ("model", "seed", "output_dir")}
+        common = {}
+    return from_dict(
+        _merge(common, known[recipe], machine), source=f"compare {task} / {recipe} / seed {seed}"
+    )
+
+
+def cell_dir(output_dir: str | Path, task: str, recipe: str, seed: int) -> Path:
+    return Path(output_dir) / task / recipe / f"seed-{seed}"
+
+
+def finished(folder: Path) -> bool:
+    try:
+        records.read_run(folder)
+    except (FileNotFoundError, ValueError):
+        return False
+    return True
+
+
+def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
+    """Run every (recipe, seed) cell not yet finished; record each; regenerate the tables."""
+    task = ns.task
+    known = recipes_of(task)
+    chosen = [r.strip() for r in ns.recipes.split(",") if r.strip()] if ns.recipes else list(known)
+    unknown = [r for r in chosen if r not in known]
+    if unknown:
+        raise ValueError(f"--recipes: unknown {unknown}; recipes of {task}: {list(known)}")
+    cells = [(r, seed) for r in chosen for seed in (range(1) if r == ZERO_SHOT else range(ns.seeds))]
+    configs = {cell: cell_config(task, *cell, ns) for cell in cells}
+    for cfg in configs.values():
+        cfg.validate()  # every cell's options are checked before the first one trains
+    if ns.dry_run:
+        for (recipe, seed), cfg in configs.items():
+            print(f"{recipe} seed {seed}: bscl train " + " ".join(_options(cfg)))
+        return {}
+    from bscl.run import run_training
+
+    written: dict[str, list[Path]] = {}
+    try:
+        for (recipe, seed), cfg in configs.items():
+            folder = Path(cfg.train.output_dir)
+            if finished(folder):
+                if not same_config(records.read_run(folder).get("config"), cfg.to_dict()):
+                    raise ValueError(
+                        f"{folder} was run with other options; use another --output-dir or delete {folder}"
+                    )
+                print(f"{task} / {recipe} / seed {seed}: finished, skipped", flush=True)
+            else:
+                print(f"\n=== {task} / {recipe} / seed {seed}: {folder}", flush=True)
+                zero_shot(cfg) if recipe == ZERO_SHOT else run_training(cfg)
+            record = records.make_record(folder, recipe, side=ZERO_SHOT if recipe == ZERO_SHOT else None)
+            path = records.write_record(record, ns.results_dir, force=ns.force)
+            written.setdefault(recipe, []).append(path)
+    finally:
+        records.regenerate(ns.results_dir, ns.results_file)
+        print(f"tables regenerated in {ns.results_file}", flush=True)
+    return written
+
+
+def zero_shot(cfg: RunConfig) -> None:
+    """Evaluate the pretrained model on dev and test with the same evaluation code, and write the
+    result as a finished one-seed run folder (``metrics.json`` in ``bscl train``'s format)."""
+    from bscl.evaluation import evaluate
+    from bscl.models import load_model
+    from bscl.paths import data_root
+    from bscl.reporting.atomic import atomic_write_text
+    from bscl.run import prepare_task
+
+    task = prepare_task(cfg, data_root(cfg.data.data_root))
+    model = load_model(cfg.train.model, seed=cfg.train.seed, max_seq_length=cfg.train.max_seq_length)
+    after = {split: evaluate(model, task, split, batch_size=cfg.eval.batch_size) for split in ("dev", "test")}
+    metrics = {
+        "config": cfg.to_dict(),
+        "task": task.name,
+        "primary": task.metric,
+        "seeds": {str(cfg.train.seed): {"train_seconds": 0.0, **after}},
+        "best_seed": cfg.train.seed,
+        "after": after,
+    }
+    folder = Path(cfg.train.output_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "metrics.json", json.dumps(metrics, indent=2))
+
+
+def _options(cfg: RunConfig) -> list[str]:
+    default = RunConfig().to_dict()
+    return [
+        f"--{stage}.{key}={value}"
+        for stage, values in cfg.to_dict().items()
+        for key, value in values.items()
+        if value != default[stage][key]
+    ]
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "compare",
+        help="bscl's recipes against sentence-transformers' own, several seeds, records + tables",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("task")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per recipe (0, 1, ...)")
+    p.add_argument("--recipes", default=None, help="comma-separated recipe names (default: all of the task)")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--train-subset", type=int, default=None, help="default: the full training set")
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="every recipe (default: the paper's; st-cached-mnrl 128)"
+    )
+    p.add_argument("--model", default="minilm")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--output-dir", default="runs/compare")
+    p.add_argument("--results-dir", default=str(records.RESULTS_DIR))
+    p.add_argument("--results-file", default=str(records.RESULTS_FILE))
+    p.add_argument("--force", action="store_true", help="overwrite a different record of the same cell")
+    p.add_argument("--dry-run", action="store_true", help="print each cell's bscl train options and stop")
+    p.set_defaults(func=lambda ns: (compare(ns), 0)[1])
+    return p

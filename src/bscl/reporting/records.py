@@ -1,0 +1,395 @@
+"""Result records that accumulate, and the RESULTS.md tables generated from them (issue 12).
+
+One finished (task, recipe, seed) run folder -> one small JSON record under
+``benchmarks/results/<task>/<recipe>/seed-<n>.json``: the resolved config, task, recipe, seed, side
+("bscl" or "sentence-transformers"), primary metric, dev and test metrics of the dev-chosen
+checkpoint, training seconds, package versions, git commit (``-dirty`` when tracked files differ
+from it), machine and date. Records are committed; a grid fills up over several sessions.
+
+``bscl results`` (or ``python -m bscl.reporting.records``) rebuilds every generated table of
+benchmarks/RESULTS.md between ``<!-- results:begin TASK -->`` and ``<!-- results:end -->`` (a task
+with records but no markers gets a new section at the end). Per task one table: recipe, n seeds,
+mean +- sample standard deviation of the primary test metric, dev beside it, training minutes, and a
+verdict: a recipe is *ahead of* (or *behind*) the best sentence-transformers recipe only when the
+difference of the means exceeds both standard deviations; otherwise it is *level*. With fewer than
+two seeds on either side there is no standard deviation and no verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bscl.reporting.atomic import atomic_write_text
+from bscl.reporting.report import format_table, load_metrics
+
+PathLike = str | os.PathLike[str]
+
+RESULTS_DIR = Path("benchmarks/results")
+RESULTS_FILE = Path("benchmarks/RESULTS.md")
+SCHEMA = 1
+ST = "sentence-transformers"
+#: fields that identify a result: a record that differs in one of them is a different result
+RESULT_FIELDS = ("task", "recipe", "seed", "config", "dev", "test", "train_seconds")
+PACKAGES = ("torch", "transformers", "sentence-transformers", "bscl")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+BEGIN = "<!-- results:begin {task} -->"
+END = "<!-- results:end -->"
+MARKERS = re.compile(r"<!-- results:begin (?P<task>\S+) -->\n(?P<body>.*?)<!-- results:end -->", re.DOTALL)
+
+
+# --------------------------------------------------------------------------------------------------
+# writing records
+# --------------------------------------------------------------------------------------------------
+def read_run(run_dir: PathLike) -> dict[str, Any]:
+    """``metrics.json`` of a finished run folder (clear error when unfinished)."""
+    # TODO(lead): use runfolder (bscl.reporting.runfolder, the `run` helper's reader) at merge
+    metrics = load_metrics(run_dir)
+    if "after" not in metrics or "best_seed" not in metrics:
+        raise ValueError(
+            f"{Path(run_dir) / 'metrics.json'}: the run is not finished (no 'after' / 'best_seed')"
+        )
+    return metrics
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_commit(folder: PathLike | None = None) -> str | None:
+    """``git rev-parse HEAD`` of the checkout holding ``folder`` (default: this package), plus
+    ``-dirty`` when tracked files differ from it; None outside a git checkout."""
+    where = str(folder if folder is not None else Path(__file__).resolve().parent)
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", where, *args], capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+
+    try:
+        head = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("-dirty" if dirty else "")
+
+
+def machine() -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            out["gpu"] = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return out
+
+
+def side_of(config: Mapping[str, Any]) -> str:
+    """``sentence-transformers`` for a peer recipe (``--loss.name st-*``), else ``bscl``."""
+    from bscl.training.peers import PEER_LOSSES
+
+    return ST if (config.get("loss") or {}).get("name") in PEER_LOSSES else "bscl"
+
+
+def make_record(run_dir: PathLike, recipe: str, side: str | None = None) -> dict[str, Any]:
+    """The record of a finished run folder (the seed kept on dev); ``side`` default: from the config."""
+    if not NAME.match(recipe):
+        raise ValueError(f"recipe name {recipe!r}: use letters, digits, '.', '_' and '-' only")
+    metrics = read_run(run_dir)
+    config = metrics.get("config") or {}
+    seed = int(metrics["best_seed"])
+    seed_result = (metrics.get("seeds") or {}).get(str(seed), {})
+    return {
+        "schema": SCHEMA,
+        "task": metrics.get("task") or (config.get("data") or {}).get("task"),
+        "recipe": recipe,
+        "seed": seed,
+        "side": side if side is not None else side_of(config),
+        "primary": metrics.get("primary"),
+        "dev": metrics["after"]["dev"],
+        "test": metrics["after"]["test"],
+        "train_seconds": seed_result.get("train_seconds"),
+        "config": config,
+        "run_dir": str(run_dir),
+        "versions": package_versions(),
+        "git": git_commit(),
+        "machine": machine(),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def record_path(results_dir: PathLike, task: str, recipe: str, seed: int) -> Path:
+    return Path(results_dir) / task / recipe / f"seed-{seed}.json"
+
+
+def write_record(record: Mapping[str, Any], results_dir: PathLike = RESULTS_DIR, force: bool = False) -> Path:
+    """Write ``record`` atomically to its path; an existing record of the same result is kept as is,
+    a different one is an error unless ``force``."""
+    path = record_path(results_dir, record["task"], record["recipe"], record["seed"])
+    if path.is_file():
+        old = _read_json(path)
+        differ = [k for k in RESULT_FIELDS if old.get(k) != record.get(k)]
+        if not differ:
+            return path
+        if not force:
+            raise ValueError(
+                f"{path}: a different record exists (fields {', '.join(differ)} differ); "
+                "pass --force to overwrite it, or use another recipe name"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(record, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# tables (pure functions)
+# --------------------------------------------------------------------------------------------------
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: line {err.lineno}: invalid JSON: {err.msg}") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return data
+
+
+def load_records(results_dir: PathLike = RESULTS_DIR) -> list[dict[str, Any]]:
+    """Every ``<task>/<recipe>/seed-<n>.json`` under ``results_dir`` (sorted by path)."""
+    out = []
+    for path in sorted(Path(results_dir).glob("*/*/seed-*.json")):
+        rec = _read_json(path)
+        for key in ("task", "recipe", "seed", "test"):
+            if key not in rec:
+                raise ValueError(f"{path}: field {key!r} missing")
+        out.append(rec)
+    return out
+
+
+@dataclass
+class Summary:
+    """One recipe of one task over its seeds."""
+
+    recipe: str
+    side: str
+    n: int
+    test_mean: float
+    test_std: float | None  #: sample standard deviation (n - 1); None for one seed
+    dev_mean: float | None
+    dev_std: float | None
+    train_minutes: float | None  #: mean over seeds
+    verdict: str = ""
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def summarize(records: Iterable[Mapping[str, Any]], metric: str) -> list[Summary]:
+    """Per recipe: mean and sample std over seeds of ``test[metric]`` and ``dev[metric]``, sorted by
+    test mean (best first), with verdicts against the best sentence-transformers recipe."""
+    by_recipe: dict[str, list[Mapping[str, Any]]] = {}
+    for r in records:
+        by_recipe.setdefault(r["recipe"], []).append(r)
+    rows = []
+    for recipe, recs in by_recipe.items():
+        test = [float(r["test"][metric]) for r in recs if metric in r.get("test", {})]
+        if not test:
+            continue
+        dev = [float(r["dev"][metric]) for r in recs if metric in (r.get("dev") or {})]
+        secs = [float(r["train_seconds"]) for r in recs if r.get("train_seconds") is not None]
+        tm, ts = _mean_std(test)
+        dm, ds = _mean_std(dev)
+        rows.append(
+            Summary(
+                recipe,
+                str(recs[0].get("side", "bscl")),
+                len(test),
+                tm,  # type: ignore[arg-type]
+                ts,
+                dm,
+                ds,
+                statistics.fmean(secs) / 60 if secs else None,
+            )
+        )
+    rows.sort(key=lambda s: -s.test_mean)
+    for s in rows:
+        s.verdict = verdict(s, rows)
+    return rows
+
+
+def verdict(row: Summary, rows: Sequence[Summary]) -> str:
+    """Against the best sentence-transformers recipe (highest test mean): "ahead" / "behind" only when
+    the means differ by more than both sample standard deviations, else "level"."""
+    peers = [r for r in rows if r.side == ST]
+    if not peers:
+        return "no sentence-transformers recipe yet"
+    best = max(peers, key=lambda r: r.test_mean)
+    if row is best:
+        return "best sentence-transformers recipe"
+    if row.side != "bscl":  # other sentence-transformers recipes, zero-shot
+        return ""
+    if row.test_std is None or best.test_std is None:
+        return f"no verdict (n < 2) vs {best.recipe}"
+    diff = row.test_mean - best.test_mean
+    if abs(diff) > max(row.test_std, best.test_std):
+        return f"{'ahead of' if diff > 0 else 'behind'} {best.recipe} ({diff:+.4f})"
+    return f"level with {best.recipe} ({diff:+.4f}, within the spread)"
+
+
+def _pm(mean: float | None, std: float | None, n: int) -> str | None:
+    if mean is None:
+        return None
+    return f"{mean:.4f} ± {std:.4f} (n={n})" if std is not None else f"{mean:.4f} (n={n})"
+
+
+def table(task: str, records: Sequence[Mapping[str, Any]], metric: str) -> str:
+    """The Markdown table of one task's records (``metric``: its primary metric)."""
+    rows = [
+        {
+            "recipe": s.recipe,
+            "side": s.side,
+            "n": s.n,
+            "test": _pm(s.test_mean, s.test_std, s.n),
+            "dev": _pm(s.dev_mean, s.dev_std, s.n),
+            "minutes": None if s.train_minutes is None else f"{s.train_minutes:.1f}",
+            "verdict": s.verdict,
+        }
+        for s in summarize(records, metric)
+    ]
+    headers = [
+        "recipe",
+        "side",
+        "seeds",
+        f"test {metric} (mean ± sd)",
+        f"dev {metric}",
+        "train min",
+        "verdict",
+    ]
+    return format_table(rows, list(rows[0]) if rows else ["recipe"], headers=headers if rows else None)
+
+
+def primary_of(task: str, records: Sequence[Mapping[str, Any]]) -> str:
+    """The task's primary metric: its spec's, else the records' ``primary``."""
+    from bscl.data import TASK_SPECS
+
+    if task in TASK_SPECS:
+        return TASK_SPECS[task].metric
+    for r in records:
+        if r.get("primary"):
+            return str(r["primary"])
+    raise ValueError(f"task {task!r}: no spec and no record names its primary metric")
+
+
+def tables(records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Task -> table, for every task with records."""
+    by_task: dict[str, list[Mapping[str, Any]]] = {}
+    for r in records:
+        by_task.setdefault(r["task"], []).append(r)
+    return {task: table(task, recs, primary_of(task, recs)) for task, recs in by_task.items()}
+
+
+def fill(text: str, generated: Mapping[str, str]) -> str:
+    """``text`` with each ``results:begin TASK`` section replaced by ``generated[TASK]`` (sections of
+    tasks without records say so); tasks with no section get one appended at the end."""
+    seen: set[str] = set()
+
+    def sub(m: re.Match[str]) -> str:
+        task = m.group("task")
+        seen.add(task)
+        body = generated.get(task, "(no records yet)")
+        return f"{BEGIN.format(task=task)}\n{body}\n{END}"
+
+    out = MARKERS.sub(sub, text)
+    missing = [t for t in generated if t not in seen]
+    if missing:
+        out = out.rstrip("\n") + "\n"
+        for task in missing:
+            out += (
+                f"\n### {task}: generated by `bscl results` from benchmarks/results/{task}/\n\n"
+                f"{BEGIN.format(task=task)}\n{generated[task]}\n{END}\n"
+            )
+    return out
+
+
+def regenerate(results_dir: PathLike = RESULTS_DIR, results_file: PathLike = RESULTS_FILE) -> str:
+    """Rebuild the generated tables of ``results_file`` from the records; returns the new text."""
+    path = Path(results_file)
+    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmark results\n"
+    new = fill(text, tables(load_records(results_dir)))
+    if new != text:
+        atomic_write_text(path, new)
+    return new
+
+
+# --------------------------------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------------------------------
+def _results(ns: argparse.Namespace) -> int:
+    if ns.record:
+        for run_dir in ns.record:
+            path = write_record(make_record(run_dir, ns.recipe), ns.results_dir, force=ns.force)
+            print(f"record: {path}")
+    regenerate(ns.results_dir, ns.results_file)
+    print(f"tables regenerated in {ns.results_file} from {ns.results_dir}")
+    return 0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results-dir", default=str(RESULTS_DIR))
+    p.add_argument("--results-file", default=str(RESULTS_FILE))
+    p.add_argument(
+        "--record", nargs="*", default=None, metavar="RUN_DIR", help="first record these run folders"
+    )
+    p.add_argument("--recipe", default="manual", help="recipe name of the --record folders")
+    p.add_argument("--force", action="store_true", help="overwrite a different record of the same name")
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "results", help="rebuild the generated tables of benchmarks/RESULTS.md from benchmarks/results/"
+    )
+    add_arguments(p)
+    p.set_defaults(func=_results)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bscl.reporting.records", description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    ns = p.parse_args(argv)
+    try:
+        return _results(ns)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"bscl results: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Result records and the generated RESULTS.md tables: pure functions on hand-made records."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bscl.reporting import records as R
+
+
+def rec(recipe, seed, test, dev=None, side="bscl", seconds=120.0, task="stsb"):
+    return {"task": task, "recipe": recipe, "seed": seed, "side": side, "primary": "spearman",
+            "test": {"spearman": test}, "dev": {"spearman": dev if dev is not None else test + 0.04},
+            "train_seconds": seconds, "config": {"loss": {"name": recipe}}}  # fmt: skip
+
+
+def test_mean_and_sample_std_by_hand():
+    rows = R.summarize([rec("a", 0, 0.80), rec("a", 1, 0.82), rec("a", 2, 0.84)], "spearman")
+    (a,) = rows
+    assert a.n == 3 and a.test_mean == pytest.approx(0.82)
+    # sample std: sqrt(((-0.02)^2 + 0 + 0.02^2) / (3 - 1)) = 0.02
+    assert a.test_std == pytest.approx(0.02)
+    assert a.dev_mean == pytest.approx(0.86) and a.train_minutes == pytest.approx(2.0)
+
+
+ST = R.ST
+
+
+def verdicts(records):
+    return {s.recipe: s.verdict for s in R.summarize(records, "spearman")}
+
+
+def test_verdict_ahead_only_beyond_both_standard_deviations():
+    peer = [rec("st-cosent", 0, 0.80, side=ST), rec("st-cosent", 1, 0.82, side=ST)]  # mean .81, sd .01414
+    worse_peer = [rec("st-cosine", 0, 0.70, side=ST), rec("st-cosine", 1, 0.71, side=ST)]
+    # mean 0.83, sd 0.00707: diff +0.02 > max(0.01414, 0.00707) -> ahead
+    ahead = [rec("bscl-paper", 0, 0.825), rec("bscl-paper", 1, 0.835)]
+    # mean 0.82, sd 0.02828: diff +0.01 < 0.02828 -> level
+    level = [rec("bscl-ours", 0, 0.80), rec("bscl-ours", 1, 0.84)]
+    # mean 0.76, sd 0: diff -0.05 -> behind
+    behind = [rec("bscl-x", 0, 0.76), rec("bscl-x", 1, 0.76)]
+    v = verdicts(peer + worse_peer + ahead + level + behind)
+    assert v["st-cosent"] == "best sentence-transformers recipe" and v["st-cosine"] == ""
+    assert v["bscl-paper"].startswith("ahead of st-cosent (+0.0200")
+    assert v["bscl-ours"].startswith("level with st-cosent (+0.0100")
+    assert v["bscl-x"].startswith("behind st-cosent (-0.0500")
+
+
+def test_no_verdict_with_one_seed_or_without_peers():
+    v = verdicts([rec("st-mnrl", 0, 0.5, side=ST), rec("bscl-paper", 0, 0.9)])
+    assert v["bscl-paper"] == "no verdict (n < 2) vs st-mnrl"
+    assert verdicts([rec("bscl-paper", 0, 0.9)])["bscl-paper"] == "no sentence-transformers recipe yet"
+
+
+def test_table_and_fill_between_markers():
+    records = [
+        rec("st-cosent", 0, 0.80, side=ST),
+        rec("st-cosent", 1, 0.82, side=ST),
+        rec("bscl-paper", 0, 0.9),
+    ]
+    text = "# R\n\nintro\n<!-- results:begin stsb -->\nold table\n<!-- results:end -->\n\nafter\n"
+    out = R.fill(text, R.tables(records))
+    assert "old table" not in out and out.startswith("# R\n\nintro\n<!-- results:begin stsb -->\n| recipe |")
+    assert out.endswith("<!-- results:end -->\n\nafter\n")
+    assert (
+        "| st-cosent | sentence-transformers | 2 | 0.8100 ± 0.0141 (n=2) | 0.8500 ± 0.0141 (n=2) | 2.0 |"
+        in out
+    )
+    assert "| bscl-paper | bscl | 1 | 0.9000 (n=1) |" in out
+    assert R.fill(out, R.tables(records)) == out  # idempotent
+    # a task with records but no section gets one at the end; a section without records says so
+    more = R.fill(text, R.tables([rec("bscl-paper", 0, 0.7, task="mrpc")]))
+    assert "<!-- results:begin stsb -->\n(no records yet)\n<!-- results:end -->" in more
+    assert more.rstrip().endswith("<!-- results:end -->") and "<!-- results:begin mrpc -->" in more
+
+
+def finished_run(folder, test=0.8):
+    folder.mkdir(parents=True)
+    metrics = {"config": {"data": {"task": "stsb"}, "loss": {"name": "st-cosent"}}, "task": "stsb",
+               "primary": "spearman", "seeds": {"1": {"train_seconds": 60.0, "dev": {"spearman": 0.9},
+                                                      "test": {"spearman": test}}},
+               "best_seed": 1, "after": {"dev": {"spearman": 0.9}, "test": {"spearman": test}}}  # fmt: skip
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    return folder
+
+
+def test_record_from_a_run_folder_and_overwrite_rules(tmp_path):
+    record = R.make_record(finished_run(tmp_path / "run"), "st-cosent")
+    assert (record["task"], record["recipe"], record["seed"], record["side"]) == ("stsb", "st-cosent", 1, ST)
+    assert record["test"] == {"spearman": 0.8} and record["train_seconds"] == 60.0
+    assert set(record["versions"]) == {"torch", "transformers", "sentence-transformers", "bscl"}
+    assert record["git"] is None or len(record["git"].removesuffix("-dirty")) == 40
+    assert record["machine"]["cpu_count"] >= 1 and record["date"].endswith("+00:00")
+    results = tmp_path / "results"
+    path = R.write_record(record, results)
+    assert path == results / "stsb" / "st-cosent" / "seed-1.json"
+    assert json.loads(path.read_text())["test"] == {"spearman": 0.8}
+    assert R.write_record({**record, "date": "later"}, results) == path  # same result: kept
+    assert json.loads(path.read_text())["date"] == record["date"]
+    other = R.make_record(finished_run(tmp_path / "run2", test=0.7), "st-cosent")
+    with pytest.raises(ValueError, match="--force"):
+        R.write_record({**other, "run_dir": record["run_dir"]}, results)
+    R.write_record(other, results, force=True)
+    assert json.loads(path.read_text())["test"] == {"spearman": 0.7}
+    assert [r["recipe"] for r in R.load_records(results)] == ["st-cosent"]
+
+
+def test_unfinished_run_and_bad_names_are_refused(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.json").write_text(json.dumps({"seeds": {}}))
+    with pytest.raises(ValueError, match="not finished"):
+        R.make_record(tmp_path / "run", "x")
+    with pytest.raises(ValueError, match="recipe name"):
+        R.make_record(tmp_path / "run", "../x")

@@ -1,0 +1,129 @@
+"""Task specs (one registry, read by every consumer) and recipes (``base_config``, ``bscl train``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bscl import cli, reproduce
+from bscl.data import AVAILABLE_TASKS, TASK_SPECS, TASKS, get_spec, load_task
+from bscl.run import LOSS_FIELDS
+from bscl.training.config import RunConfig, base_config
+from bscl.training.peers import PEER_LOSSES
+
+FIXTURES = Path(__file__).parent / "fixtures" / "data_root"
+
+
+def test_registry_keeps_the_public_names():
+    assert TASKS == ["stsb", "mrpc", "pfcc", "cqa-a", "cqa-b", "qqp", "antique", "wiki-unsup", "generic"]
+    assert AVAILABLE_TASKS == ["stsb", "mrpc", "pfcc", "cqa-a", "cqa-b", "wiki-unsup"]
+    with pytest.raises(ValueError, match="known tasks: stsb"):
+        get_spec("nope")
+
+
+@pytest.mark.parametrize("name", ["stsb", "mrpc", "pfcc", "cqa-a", "cqa-b", "qqp", "antique"])
+def test_loader_takes_metric_kind_and_threshold_from_its_spec(name):
+    spec = get_spec(name)
+    task = load_task(name, FIXTURES)
+    assert (task.name, task.kind, task.metric, task.binarize_threshold) == (
+        spec.name,
+        spec.kind,
+        spec.metric,
+        spec.threshold,
+    )
+
+
+def test_paper_hyperparameters_are_the_papers():
+    # Sec. 5.2 / NOTES.md, written out by hand here (the specs are the one copy in the code)
+    expected = {  # tau, normalization, mu, group size, lr, bias correction, batch
+        "stsb": (0.1, "l2", 0.1, 8, 2e-5, False, 30),
+        "mrpc": (0.1, "l2", 0.1, 4, 2e-5, False, 30),
+        "pfcc": (1.2, "coordinate", 0.9, 8, 2e-5, False, 30),
+        "cqa-a": (0.055, "l2", 0.1, 8, 2e-5, True, 30),
+        "cqa-b": (0.07, "l2", 0.9, 5, 3e-5, True, 30),
+        "qqp": (1.2, "coordinate", 0.1, 8, 2e-5, False, 50),
+        "antique": (0.1, "l2", 0.9, 8, 2e-5, False, 50),
+    }
+    for name, values in expected.items():
+        p = get_spec(name).paper
+        assert (p.tau, p.normalization, p.mu, p.group_size, p.learning_rate, p.adam_bias_correction,
+                p.batch_size) == values, name  # fmt: skip
+    assert get_spec("pfcc").paper.margin == 0.6 and get_spec("stsb").paper.margin == 0.5
+
+
+def test_recipes_set_only_fields_of_the_loss_they_name():
+    for spec in TASK_SPECS.values():
+        for name, recipe in spec.recipes.items():
+            loss = recipe["loss"]["name"]
+            assert set(recipe["loss"]) - {"name"} <= set(LOSS_FIELDS[loss]), (spec.name, name)
+            RunConfig().validate()  # the defaults stay valid
+            base_config(spec.name, name).validate()
+        for peer in spec.peers:
+            assert peer in PEER_LOSSES, (spec.name, peer)
+
+
+def test_base_config_switching_the_loss_drops_the_recipes_loss_fields():
+    cfg = base_config("pfcc", loss="triplet")
+    assert cfg.loss.name == "triplet" and cfg.loss.margin == 0.6
+    assert cfg.loss.normalization == RunConfig().loss.normalization  # not the BSC recipe's "coordinate"
+    assert cfg.batching.group_size == 8 and cfg.train.batch_size == 30
+    assert base_config("generic").to_dict() == {
+        **RunConfig().to_dict(),
+        "data": {**RunConfig().to_dict()["data"], "task": "generic"},
+    }
+
+
+def _resolved(monkeypatch, argv):
+    import bscl.run
+
+    seen = {}
+    monkeypatch.setattr(bscl.run, "run_training", lambda cfg: seen.setdefault("cfg", cfg))
+    assert cli.main(["train", *argv]) == 0
+    return seen["cfg"]
+
+
+def test_bscl_train_with_a_task_starts_from_its_paper_recipe(monkeypatch):
+    cfg = _resolved(monkeypatch, ["--data.task", "cqa-a"])
+    assert cfg.data.task == "cqa-a"
+    assert (cfg.loss.name, cfg.loss.tau, cfg.loss.mu, cfg.loss.normalization) == ("combo", 0.055, 0.1, "l2")
+    assert (cfg.batching.strategy, cfg.batching.group_size) == ("example", 8)
+    assert (cfg.train.learning_rate, cfg.train.adam_bias_correction, cfg.train.batch_size) == (2e-5, True, 30)
+
+
+def test_an_explicit_option_still_wins_over_the_recipe(monkeypatch, tmp_path):
+    cfg = _resolved(
+        monkeypatch, ["--data.task", "cqa-a", "--loss.tau", "0.2", "--batching.strategy", "random"]
+    )
+    assert cfg.loss.tau == 0.2 and cfg.batching.strategy == "random" and cfg.loss.mu == 0.1
+    run_yaml = tmp_path / "run.yaml"
+    run_yaml.write_text(yaml.safe_dump({"data": {"task": "cqa-b"}, "train": {"learning_rate": 1e-5}}))
+    cfg = _resolved(monkeypatch, ["--config", str(run_yaml)])  # the YAML names the task
+    assert (cfg.loss.tau, cfg.batching.group_size, cfg.train.learning_rate) == (0.07, 5, 1e-5)
+    cfg = _resolved(monkeypatch, ["--data.task", "pfcc", "--loss.name", "mse"])
+    assert cfg.loss.name == "mse" and cfg.loss.tau == RunConfig().loss.tau
+
+
+def test_reproduce_reads_the_paper_settings_and_numbers_from_the_specs():
+    assert reproduce.PAPER["stsb"]["bsc then mse"] == get_spec("stsb").paper_results["bsc then mse"]
+    assert set(reproduce.REPRODUCIBLE) == {n for n, s in TASK_SPECS.items() if s.paper is not None}
+    s = reproduce.task_settings("pfcc", "mse")
+    assert s["loss"] == {"name": "mse"} and "strategy" not in s["batching"]
+    assert reproduce.task_settings("pfcc", "bsc")["loss"] == {
+        "name": "bsc",
+        "tau": 1.2,
+        "normalization": "coordinate",
+    }
+
+
+def test_consumers_hold_no_copy_of_the_per_task_facts():
+    from bscl.evaluation import evaluators
+    from bscl.reporting import report
+
+    assert not hasattr(report, "TASK_PRIMARY_METRIC")
+    assert not hasattr(evaluators, "RANKING_METRICS")
+    assert not hasattr(reproduce, "TASK_SETTINGS") and not hasattr(reproduce, "TASK_METRICS")
+    assert report.primary_metric({}, {"data": {"task": "pfcc"}}) == "has_positive@1"
+    task = load_task("cqa-a", FIXTURES)
+    assert evaluators.ranking_metric_names(task) == list(get_spec("cqa-a").metrics)
