@@ -33,6 +33,7 @@ from datasets import Dataset
 
 from bscl.data.errors import DataError, SkipLog
 from bscl.data.readers import (
+    check_header,
     parse_binary,
     parse_score,
     parse_text,
@@ -43,7 +44,7 @@ from bscl.data.readers import (
     read_table,
     xml_line,
 )
-from bscl.data.task import PairSplit, RankingSplit, Task, group_split, pairs_dataset
+from bscl.data.task import PairSplit, RankingSplit, Task, check_dev_split, group_split, pairs_dataset
 from bscl.paths import data_root as resolve_data_root
 
 logger = logging.getLogger("bscl.data")
@@ -759,6 +760,7 @@ def _iter_source(
         header = [h.strip() for h in next(records).fields]
     except StopIteration:
         raise DataError("empty file (no header line)", file=path, line=1) from None
+    check_header(header, file=path)
 
     def gen() -> Iterable[tuple[dict[str, Any], dict[str, Any]]]:
         for rec in records:
@@ -900,6 +902,7 @@ def load_generic(
     dev_rows = evaluation(dev, "dev")
     if dev_rows is None:
         tr_idx, dev_idx = group_split(a, DEV_FRACTION, seed)
+        check_dev_split(a, tr_idx, dev_idx, source=_src)
         dev_rows = ([a[i] for i in dev_idx], [b[i] for i in dev_idx], [y[i] for i in dev_idx])
         a, b, y = [a[i] for i in tr_idx], [b[i] for i in tr_idx], [y[i] for i in tr_idx]
     test_rows = evaluation(test, "test")
