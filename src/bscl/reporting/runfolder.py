@@ -27,7 +27,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from bscl.paths import ensure_writable  # noqa: F401  (re-exported: the output folder check)
 from bscl.reporting.atomic import atomic_write_text
 from bscl.training.trainer import COMPLETE_FILE
 
@@ -249,25 +249,6 @@ def locked(folder: PathLike) -> Iterator[Path]:
 # --------------------------------------------------------------------------------------------------
 # writability, overwrite, the model
 # --------------------------------------------------------------------------------------------------
-def ensure_writable(path: PathLike, option: str = "--train.output_dir") -> None:
-    """Fail now (before any work) when ``path`` (a folder, or the nearest existing parent it would be
-    created in) cannot be written: a probe file is created and removed (``os.access`` lies for root)."""
-    target = Path(path).absolute()
-    probe_dir = target
-    while not probe_dir.exists():
-        probe_dir = probe_dir.parent
-    if not probe_dir.is_dir():
-        raise RunFolderError(f"{option} {path}: {probe_dir} is a file, not a folder")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=probe_dir, prefix=".bscl-write-probe-")
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as err:
-        raise RunFolderError(
-            f"{option} {path}: cannot write in {probe_dir} ({err.strerror}); choose a writable folder"
-        ) from None
-
-
 def clear(folder: PathLike) -> None:
     """Delete the previous run of ``folder`` (``--train.overwrite true``); the lock file stays."""
     for p in Path(folder).iterdir():
