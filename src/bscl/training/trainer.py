@@ -75,6 +75,10 @@ class EmbeddingCacheCallback(TrainerCallback):
     def __init__(self, cache: EmbeddingCache):
         self.cache = cache
 
+    def before_checkpoint_save(self) -> None:
+        """On every rank (collective): merge the ranks' rows, so that rank 0 saves all of them."""
+        self.cache.synchronize()
+
     def save_checkpoint_state(self, folder: Path) -> None:
         tmp = folder / (self.FILE + ".tmp.npz")  # np.savez appends .npz to other names
         np.savez(tmp, **self.cache.state_dict())
@@ -195,7 +199,12 @@ class BSCLTrainer(SentenceTransformerTrainer):
 
     def _save_checkpoint(self, model: nn.Module, trial: Any) -> None:
         folder = checkpoint_folder(self._get_output_dir(trial=trial), self.state.global_step)
-        (folder / COMPLETE_FILE).unlink(missing_ok=True)  # a folder re-saved after a crash
+        if self.args.should_save:
+            (folder / COMPLETE_FILE).unlink(missing_ok=True)  # a folder re-saved after a crash
+        for callback in self.callback_handler.callbacks:
+            prepare = getattr(callback, "before_checkpoint_save", None)
+            if callable(prepare):
+                prepare()  # every rank (collectives allowed)
         super()._save_checkpoint(model, trial)
         if not self.args.should_save:
             return
