@@ -231,6 +231,8 @@ def test_resume_after_the_data_changed_is_refused_naming_the_file(tmp_path):
     metrics = run_training(cfg())
     assert set(metrics["data"]["files"]) == {str(train.resolve()), str(dev.resolve())}
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["data"] == metrics["data"]
+    moved = {str(tmp_path / "elsewhere" / Path(k).name): v for k, v in metrics["data"]["files"].items()}
+    RF.check_fingerprint(tmp_path, metrics["data"]["files"], moved)  # same contents elsewhere: fine
     write_csv(train, pairs(23) + [("a changed row", "another text", 0.5)])
     with pytest.raises(ValueError, match=rf"trained on other data: {train.resolve()} changed"):
         run_training(cfg())

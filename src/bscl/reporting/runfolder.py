@@ -354,6 +354,8 @@ def check_fingerprint(folder: PathLike, stored: Mapping[str, str] | None, curren
     """Refuse to continue a run whose data changed, naming the files."""
     if not stored:
         return  # a run from before fingerprints: nothing to compare
+    if sorted(stored.values()) == sorted(current.values()):
+        return  # the same contents (a data root moved or spelled otherwise)
     changed = [p for p in current if p in stored and stored[p] != current[p]]
     added = [p for p in current if p not in stored]
     gone = [p for p in stored if p not in current]
