@@ -1,8 +1,11 @@
 """A tiny training run for tests/test_resume.py: ``python helpers_resume.py OUT [--kill-at-step N]``.
 
-Re-running the same command resumes from the last checkpoint in OUT (like ``bscl train``). With
-``--kill-at-step N`` the process SIGKILLs itself at the end of optimizer step N (mid-epoch), after
-the checkpoints of the earlier steps were written. Writes ``OUT/result.pt`` when training ends.
+Re-running the same command resumes from the last complete checkpoint in OUT (like ``bscl train``).
+With ``--kill-at-step N`` the process SIGKILLs itself at the end of optimizer step N (mid-epoch),
+after the checkpoints of the earlier steps were written; ``--kill-in-loss-state N`` SIGKILLs it inside
+the checkpoint save of step N, after HF's ``trainer_state.json`` and before the loss state.
+``--reuse``: the ``example`` strategy with ``reuse_embeddings`` (the embedding cache is checkpointed).
+Writes ``OUT/result.pt`` when training ends.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ import torch
 from datasets import Dataset
 from sentence_transformers import SentenceTransformerTrainingArguments
 from transformers import TrainerCallback
-from transformers.trainer_utils import get_last_checkpoint
 
 from bscl.losses import CachedSTLoss, LossStateCallback, build_loss
 from bscl.models import load_model
+from bscl.reporting.runfolder import last_checkpoint
 from bscl.training import BSCLTrainer
+from bscl.training.trainer import EmbeddingCacheCallback
 
 WORDS = "red blue green cat dog bird runs sleeps eats small big old new fast slow happy sad tree house car".split()  # noqa: SIM905
 N_PAIRS, BATCH, EPOCHS, SAVE_STEPS = 40, 8, 3, 3  # 5 steps per epoch, 15 steps
@@ -43,15 +47,28 @@ def pairs(n: int, seed: int) -> Dataset:
     return Dataset.from_dict(rows)
 
 
-def batch_sampler():
-    """The batching engineer's word-shingle sampler (seeded global order per epoch) if available."""
-    try:
-        from bscl.batching import make_batch_sampler
-    except ImportError:  # pragma: no cover - batching layer not there yet
-        from sentence_transformers.base.sampler import BatchSamplers
+def batch_sampler(reuse: bool = False):
+    """The word-shingle sampler (seeded global order per epoch), or ``example`` grouping by the
+    embeddings the previous epoch's training steps recorded (``reuse``)."""
+    from bscl.batching import make_batch_sampler
 
-        return BatchSamplers.BATCH_SAMPLER
+    if reuse:
+        return make_batch_sampler("example", group_size=4, reuse_embeddings=True, cold_start="words")
     return make_batch_sampler("words", group_size=4)
+
+
+class KillInLossState(LossStateCallback):
+    """SIGKILL inside the checkpoint save of one step, after trainer_state.json, before the loss state."""
+
+    def __init__(self, loss, step: int):
+        super().__init__(loss)
+        self.step = step
+
+    def save_checkpoint_state(self, folder):
+        if folder.name == f"checkpoint-{self.step}":
+            assert (folder / "trainer_state.json").is_file()
+            os.kill(os.getpid(), signal.SIGKILL)
+        super().save_checkpoint_state(folder)
 
 
 class KillAt(TrainerCallback):
@@ -67,6 +84,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("--kill-at-step", type=int, default=None)
+    parser.add_argument("--kill-in-loss-state", type=int, default=None)
+    parser.add_argument("--reuse", action="store_true")
     parser.add_argument(
         "--no-loss-state", action="store_true", help="leave out LossStateCallback (to see the test fail)"
     )
@@ -76,7 +95,10 @@ def main() -> None:
 
     model = load_model("tiny", seed=0)  # dropout on: the RNG state must be restored too
     inner = build_loss("bsc", tau=0.1, trainable_tau=True, use_labels=True, duplicates=True)
-    loss = CachedSTLoss(model, inner, mini_batch_size=3)
+    sampler = batch_sampler(ns.reuse)
+    if ns.reuse:
+        sampler.set_model(model, batch_size=16)  # rows never recorded (none here) are encoded
+    loss = CachedSTLoss(model, inner, mini_batch_size=3, embedding_callback=sampler.embedding_cache)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out),
         num_train_epochs=EPOCHS,
@@ -91,11 +113,15 @@ def main() -> None:
         report_to="none",
         seed=0,
         data_seed=0,
-        batch_sampler=batch_sampler(),
+        batch_sampler=sampler,
         dataloader_drop_last=False,
         disable_tqdm=True,
     )
     callbacks = [] if ns.no_loss_state else [LossStateCallback(loss)]
+    if ns.kill_in_loss_state is not None:
+        callbacks = [KillInLossState(loss, ns.kill_in_loss_state)]
+    if ns.reuse:
+        callbacks.append(EmbeddingCacheCallback(sampler.embedding_cache))
     if ns.kill_at_step is not None:
         callbacks.append(KillAt(ns.kill_at_step))
     trainer = BSCLTrainer(
@@ -106,7 +132,8 @@ def main() -> None:
         callbacks=callbacks,
         tau_learning_rate=0.05,
     )
-    resume = get_last_checkpoint(str(out)) if out.is_dir() else None
+    checkpoint = last_checkpoint(out) if out.is_dir() else None
+    resume = str(checkpoint) if checkpoint is not None else None
     trainer.train(resume_from_checkpoint=resume)
     metrics = trainer.evaluate(pairs(16, 1))
     torch.save(

@@ -8,6 +8,7 @@ environment variable, then ``../shared/data`` beside the checkout (the folder th
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 ENV_DATA_ROOT = "BSCL_DATA_ROOT"
@@ -52,3 +53,26 @@ def cache_dir() -> Path:
     path = Path(os.environ.get(ENV_CACHE, Path.home() / ".cache" / "bscl"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+class NotWritableError(ValueError):
+    """An output path cannot be written (checked before the work starts)."""
+
+
+def ensure_writable(path: str | os.PathLike[str], option: str = "--train.output_dir") -> None:
+    """Fail now (before any work) when ``path`` (a folder, or the nearest existing parent it would be
+    created in) cannot be written: a probe file is created and removed (``os.access`` lies for root)."""
+    target = Path(path).absolute()
+    probe_dir = target
+    while not probe_dir.exists():
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise NotWritableError(f"{option} {path}: {probe_dir} is a file, not a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=probe_dir, prefix=".bscl-write-probe-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        raise NotWritableError(
+            f"{option} {path}: cannot write in {probe_dir} ({err.strerror}); choose a writable folder"
+        ) from None

@@ -25,6 +25,7 @@ from typing import Any
 from bscl.data import TASK_SPECS, get_spec
 from bscl.reporting.atomic import atomic_write_text
 from bscl.reporting.report import format_table
+from bscl.reporting.runfolder import config_diff, write_json
 from bscl.training.config import RunConfig, from_dict
 
 
@@ -148,24 +149,12 @@ def cell_config(task: str, cell: Cell, ns: argparse.Namespace, folder: Path) -> 
 
 
 def same_config(stored: dict[str, Any] | None, wanted: dict[str, Any] | None) -> bool:
-    """Whether a finished cell's stored config is the wanted one. An option added to the config
-    after the cell ran counts as equal when the wanted value is that option's default."""
+    """Whether a finished cell's stored config is the wanted one (the run folder's guard,
+    :func:`bscl.reporting.runfolder.config_diff`: an option added to the config after the cell ran
+    counts as equal when the wanted value is that option's default; output-only options are ignored)."""
     if stored is None or wanted is None:
         return stored == wanted
-    defaults = RunConfig().to_dict()
-    for section in set(stored) | set(wanted):
-        have, want = stored.get(section), wanted.get(section)
-        if not isinstance(have, dict) or not isinstance(want, dict):
-            if have != want:
-                return False
-            continue
-        for key in set(have) | set(want):
-            if key not in have and key in want:
-                if want[key] != defaults.get(section, {}).get(key, object()):
-                    return False
-            elif have.get(key) != want.get(key):
-                return False
-    return True
+    return not config_diff(stored, wanted, more_seeds=False)  # a cell's seeds are its result
 
 
 def run_cell(task: str, cell: Cell, ns: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -176,8 +165,11 @@ def run_cell(task: str, cell: Cell, ns: argparse.Namespace, root: Path) -> dict[
     if done.is_file():
         result = json.loads(done.read_text())
         if "config" in result and not same_config(result["config"], wanted):  # old cells lack it
+            diffs = (
+                "; ".join(config_diff(result["config"], wanted, more_seeds=False)) if wanted else "zero-shot"
+            )
             raise ValueError(
-                f"{folder} was run with other options; use another --output-dir or delete {folder}"
+                f"{folder} was run with other options ({diffs}); use another --output-dir or delete {folder}"
             )
         return result
     folder.mkdir(parents=True, exist_ok=True)
@@ -205,7 +197,7 @@ def run_cell(task: str, cell: Cell, ns: argparse.Namespace, root: Path) -> dict[
         result["train_seconds"] = sum(s["train_seconds"] for s in metrics["seeds"].values())
     result["wall_seconds"] = time.perf_counter() - start
     result["config"] = wanted
-    atomic_write_text(done, json.dumps(result, indent=2))
+    write_json(done, result)
     return result
 
 

@@ -11,10 +11,18 @@ evaluation before / after -> run folder::
       seed-N/            trainer checkpoints of each seed (resumable)
       model/             the chosen model: SentenceTransformer(OUTPUT_DIR/model) loads it
 
-Several seeds (``--train.seeds``) run one after another; the one with the best dev metric is kept
-(the paper's seed optimisation). Re-running the same command resumes: finished seeds are read back
-from ``metrics.json``, an unfinished one continues from its last checkpoint (sampler epoch, optimizer,
-scheduler and temperature included).
+(the schema, reader, writer, lock and checkpoint discovery: :mod:`bscl.reporting.runfolder`).
+
+Several seeds (``--train.seeds``) run one after another; the one with the best (finite) dev metric
+is kept (the paper's seed optimisation). Re-running the same command resumes: finished seeds are read
+back from ``metrics.json``, an unfinished one continues from its last complete checkpoint (sampler
+epoch, optimizer, scheduler, temperature and embedding cache included). The re-run must have the same
+configuration (the error lists the options that differ; ``--train.seeds`` may grow) and the same data
+(sha256 of every file read); ``--train.overwrite true`` deletes the previous run instead. One
+``bscl train`` at a time holds the folder (``OUTPUT_DIR/.lock``).
+
+Order of the checks: options, the output folder (writable, not locked), the data (loaded and checked
+against the options: batch size, labels), and only then ``config.yaml`` and the models.
 
 Sequential training (the paper's "BSC then MSE"): pass the first run's folder as ``--train.model``.
 Under ``torchrun`` every process runs this function; only rank 0 writes files.
@@ -22,8 +30,8 @@ Under ``torchrun`` every process runs this function; only rank 0 writes files.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -37,16 +45,18 @@ from transformers import TrainerCallback
 
 from bscl.batching import make_batch_sampler
 from bscl.data import Task, load_task
+from bscl.data.task import recording_reads
 from bscl.evaluation import build_evaluator, evaluate
 from bscl.losses import LossStateCallback, make_st_loss
 from bscl.losses.modules import EmbeddingLoss, build_loss
 from bscl.models import load_model
 from bscl.paths import data_root
-from bscl.reporting.atomic import atomic_write_text
+from bscl.reporting import runfolder as RF
 from bscl.reporting.report import format_table, write_report
 from bscl.training import BSCLTrainer
 from bscl.training.config import RunConfig
 from bscl.training.peers import PEER_LOSSES, peer_loss_from_config
+from bscl.training.trainer import EmbeddingCacheCallback
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +79,9 @@ def is_main_process() -> bool:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically: a crash never leaves a half-written file."""
+    """Write strict JSON atomically (rank 0 only): a crash never leaves a half-written file."""
     if is_main_process():
-        atomic_write_text(path, json.dumps(data, indent=2))
+        RF.write_json(path, data)
 
 
 class Progress(TrainerCallback):
@@ -114,23 +124,11 @@ class Progress(TrainerCallback):
             self.batching.append({"epoch": state.epoch, **sampler.stats})
         self.metrics["running"] = {
             "seed": self.seed,
-            "dev_per_epoch": _history(state.log_history, self.metric_key),
-            "train_loss": _losses(state.log_history),
+            "dev_per_epoch": RF.dev_history(state.log_history, self.metric_key),
+            "train_loss": RF.train_losses(state.log_history),
             "batching": self.batching,
         }
         write_json(self.path, self.metrics)
-
-
-def _history(log_history: list[dict[str, Any]], metric_key: str) -> list[dict[str, float]]:
-    return [{"epoch": row["epoch"], "dev": row[metric_key]} for row in log_history if metric_key in row]
-
-
-def _losses(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
-    return [
-        {"step": row["step"], "loss": row["loss"], **({"tau": row["tau"]} if "tau" in row else {})}
-        for row in log_history
-        if "loss" in row
-    ]
 
 
 def _cuda() -> bool:
@@ -168,7 +166,9 @@ def prepare_task(cfg: RunConfig, root: Path | None) -> Task:
         options["model"] = load_model(
             cfg.train.model, seed=cfg.train.seed, max_seq_length=cfg.train.max_seq_length
         )
-    task = load_task(da.task, root, seed=0, **options)
+    with recording_reads() as files:
+        task = load_task(da.task, root, seed=0, **options)
+    task.files = files
     if da.positives_only and "label" in task.train.column_names:
         t = cfg.loss.threshold if cfg.loss.threshold is not None else task.binarize_threshold
         before = len(task.train)
@@ -209,13 +209,42 @@ def _dev_task(task: Task, n: int | None) -> Task:
     return dataclasses.replace(task, dev=task.dev.head(n))
 
 
-def _last_checkpoint(folder: Path) -> str | None:
-    def step(p: Path) -> int:
-        tail = p.name.split("-")[-1]
-        return int(tail) if tail.isdigit() else -1
-
-    ckpts = sorted((p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").is_file()), key=step)
-    return str(ckpts[-1]) if ckpts else None
+def check_training_data(cfg: RunConfig, task: Task) -> None:
+    """What the options ask of the data, checked before any model is loaded (ValueError naming the
+    option): a batch no larger than the data, labels where the loss needs them, at least one positive
+    and two pairs per batch for a contrastive loss."""
+    tr, lo = cfg.train, cfg.loss
+    train = _subset(task, cfg)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if tr.batch_size * world > len(train):
+        raise ValueError(
+            f"--train.batch_size={tr.batch_size} (x {world} processes) is larger than the training data "
+            f"({len(train)} pairs); lower --train.batch_size or raise --data.train_subset"
+        )
+    if lo.name in PEER_LOSSES:  # sentence-transformers' own recipes check their data themselves
+        return
+    contrastive = "tau" in LOSS_FIELDS[lo.name]
+    if contrastive and tr.batch_size * world < 2:
+        raise ValueError(
+            f"--train.batch_size=1 with --loss.name {lo.name}: a batch of one pair has no in-batch "
+            "negatives, the loss is constant and nothing is learned; use --train.batch_size >= 2"
+        )
+    labels = train["label"] if "label" in train.column_names else None
+    source = cfg.data.train_file or task.name
+    loss = loss_from_config(cfg, task)
+    if loss.requires_labels and (labels is None or task.info.get("label_type") == "positive" or
+                                 cfg.data.unsupervised or task.kind == "unsupervised"):  # fmt: skip
+        raise ValueError(
+            f"--loss.name {lo.name} needs graded or binary labels, but the training pairs of {source} "
+            "have none (every pair is a positive); use --loss.name bsc, or data with a label column"
+        )
+    threshold = lo.threshold if lo.threshold is not None else task.binarize_threshold
+    if contrastive and lo.use_labels and labels is not None and len(labels) and max(labels) < threshold:
+        raise ValueError(
+            f"every training pair of {source} has a label below the threshold {threshold}: with "
+            "--loss.use_labels true none is a positive and nothing is learned; lower --loss.threshold "
+            "or pass --loss.use_labels false"
+        )
 
 
 def train_seed(
@@ -229,11 +258,6 @@ def train_seed(
     model = load_model(tr.model, seed=seed, max_seq_length=tr.max_seq_length)
     train = _subset(task, cfg)
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if tr.batch_size * world > len(train):
-        raise ValueError(
-            f"--train.batch_size={tr.batch_size} (x {world} processes) is larger than the training data "
-            f"({len(train)} pairs); lower --train.batch_size or raise --data.train_subset"
-        )
     peer = peer_loss_from_config(cfg, task, model, train) if cfg.loss.name in PEER_LOSSES else None
     if peer is not None:  # a sentence-transformers recipe: its own loss, sampler and data (bscl compare)
         train = peer.train
@@ -294,6 +318,10 @@ def train_seed(
         **({"use_cpu": True, "ddp_backend": "gloo"} if world > 1 and not _cuda() else {}),
     )
     progress = Progress(metric_key, metrics, metrics_path, seed, factory)
+    # peers: no loss state (GIST's guide model would be saved with every checkpoint)
+    callbacks: list[TrainerCallback] = [progress] + ([] if peer is not None else [LossStateCallback(loss)])
+    if factory is not None and factory.embedding_cache is not None:
+        callbacks.append(EmbeddingCacheCallback(factory.embedding_cache))
     trainer = BSCLTrainer(
         model=model,
         args=args,
@@ -302,11 +330,12 @@ def train_seed(
         evaluator=evaluator,
         tau_learning_rate=cfg.loss.tau_learning_rate,
         adam_bias_correction=tr.adam_bias_correction,
-        callbacks=[progress]
-        + ([] if peer is not None else [LossStateCallback(loss)]),  # peers: no loss state
+        callbacks=callbacks,
     )
-    resume = _last_checkpoint(out) if tr.resume else None
-    if resume and is_main_process():
+    checkpoint = RF.last_checkpoint(out) if tr.resume else None
+    resume = str(checkpoint) if checkpoint is not None else None
+    if checkpoint is not None and is_main_process():
+        RF.remove_incomplete_after(out, RF.checkpoint_step(checkpoint))
         print(f"seed {seed}: resuming from {resume}", flush=True)
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
@@ -320,8 +349,8 @@ def train_seed(
         "train_seconds": seconds,
         "resumed_from": resume,
         "best_checkpoint": trainer.state.best_model_checkpoint,
-        "dev_per_epoch": _history(trainer.state.log_history, metric_key),
-        "train_loss": _losses(trainer.state.log_history),
+        "dev_per_epoch": RF.dev_history(trainer.state.log_history, metric_key),
+        "train_loss": RF.train_losses(trainer.state.log_history),
         "batching": progress.batching,  # per epoch: encode / grouping seconds, examples reused
         "dev": dev,
         "test": test,
@@ -334,18 +363,55 @@ def run_training(cfg: RunConfig) -> dict[str, Any]:
     # a missing data root fails here, before any model is loaded
     root = None if cfg.data.task == "generic" else data_root(cfg.data.data_root)
     out = Path(cfg.train.output_dir)
-    metrics_path = out / "metrics.json"
-    metrics: dict[str, Any] = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    if metrics.get("config") not in (None, cfg.to_dict()):
-        raise ValueError(
-            f"{out} holds a run with another configuration; choose a new --train.output_dir or delete {out}"
-        )
-    if is_main_process():
+    main = is_main_process()
+    created = False
+    if main:
+        RF.ensure_writable(out)
+        created = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
-        cfg.save(out / "config.yaml")
-    metrics["config"] = cfg.to_dict()
+    with RF.locked(out) if main else contextlib.nullcontext():
+        try:
+            task = prepare_task(cfg, root)
+            check_training_data(cfg, task)
+        except BaseException:
+            if created:  # leave no folder behind for a run that never started
+                shutil.rmtree(out, ignore_errors=True)
+            raise
+        return _train_locked(cfg, task, out)
 
-    task = prepare_task(cfg, root)
+
+def _prepare_folder(cfg: RunConfig, task: Task, out: Path) -> dict[str, Any]:
+    """Compare the folder's previous run with this one (or delete it with ``--train.overwrite``);
+    returns the metrics to continue from."""
+    main = is_main_process()
+    data = {"files": RF.fingerprint(task.files)}
+    if cfg.train.overwrite:
+        if main:
+            RF.clear(out)
+        metrics: dict[str, Any] = {}
+    else:
+        metrics = RF.read_metrics(out)
+        stored = metrics.get("config")
+        if stored is not None:
+            diffs = RF.config_diff(stored, cfg.to_dict())
+            if diffs:
+                raise RF.RunFolderError(
+                    f"{out} holds a run with another configuration ({'; '.join(diffs)}); choose a new "
+                    "--train.output_dir, or pass --train.overwrite true to delete the previous run"
+                )
+        RF.check_fingerprint(out, (metrics.get("data") or {}).get("files"), data["files"])
+        if main:
+            RF.recover_model(out)
+    if main:
+        RF.write_config(out, cfg.to_dict())
+    metrics["config"] = cfg.to_dict()
+    metrics["data"] = data
+    return metrics
+
+
+def _train_locked(cfg: RunConfig, task: Task, out: Path) -> dict[str, Any]:
+    metrics_path = out / RF.METRICS
+    metrics = _prepare_folder(cfg, task, out)
     primary = task.metric
     metrics["task"] = task.name
     metrics["primary"] = primary
@@ -385,16 +451,11 @@ def run_training(cfg: RunConfig) -> dict[str, Any]:
                     f"seed {seed}: dev {primary} = {result['dev'].get(primary):.4f}, {result['train_seconds']:.0f} s"
                 )
 
-        best_seed = max(seeds, key=lambda s: seeds[s]["dev"].get(primary, float("-inf")))
+        best_seed = RF.best_seed(seeds, primary)
         metrics["best_seed"] = int(best_seed)
         metrics["after"] = {"dev": seeds[best_seed]["dev"], "test": seeds[best_seed]["test"]}
         if is_main_process():
-            final = out / "model"
-            tmp = out / ".model.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(out / f"seed-{best_seed}" / "best-model", tmp)
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(tmp, final)
+            RF.replace_model(out, out / f"seed-{best_seed}" / RF.BEST_MODEL)
         write_json(metrics_path, metrics)
     finally:
         if is_main_process() and metrics_path.is_file():

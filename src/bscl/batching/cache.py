@@ -24,6 +24,10 @@ epoch are older than the last ones) and in training mode (with dropout). Resumin
 in the middle of an epoch skips batches the sampler still yields: call :meth:`EmbeddingCache.skip_batches`
 first, or the queue is out of step for that epoch (a size mismatch is detected and recording then
 stops until the next epoch, but equal sizes are not).
+
+Checkpointing: :meth:`state_dict` / :meth:`load_state_dict` (plain numpy arrays, for ``np.savez``)
+hold the recorded rows and epochs; :class:`bscl.training.trainer.EmbeddingCacheCallback` saves them
+with every trainer checkpoint and restores them (and the skip count) on resume.
 """
 
 from __future__ import annotations
@@ -122,6 +126,41 @@ class EmbeddingCache:
     def pending(self) -> int:
         """Batches yielded but not consumed yet (1 or 2 with a one-batch prefetch)."""
         return len(self._pending)
+
+    # ---- checkpointing ---------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The recorded rows and epochs as numpy arrays (keys ``embeddings_E``, ``seen_epoch_E``,
+        ``meta`` = [num_examples, epoch]); the queue of pending batches is not part of it (a resumed
+        sampler yields its batches again)."""
+        state: dict[str, np.ndarray] = {
+            "meta": np.array(
+                [-1 if self.num_examples is None else self.num_examples, self.epoch], dtype=np.int64
+            ),
+            "element": np.array(self.element),
+        }
+        for e, rows in self.embeddings.items():
+            state[f"embeddings_{e}"] = rows
+        for e, seen in self.seen_epoch.items():
+            state[f"seen_epoch_{e}"] = seen
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore :meth:`state_dict`'s arrays (the dataset size must match the bound one)."""
+        n, epoch = (int(x) for x in state["meta"])
+        if self.num_examples is not None and n not in (-1, self.num_examples):
+            raise ValueError(
+                f"EmbeddingCache: the checkpoint holds {n} examples, the training data has {self.num_examples}"
+            )
+        self.element = str(state["element"])  # type: ignore[assignment]
+        self.num_examples = None if n < 0 else n
+        self.epoch = epoch
+        self.embeddings = {int(k.rsplit("_", 1)[1]): np.asarray(v, dtype=np.float32).copy()
+                           for k, v in state.items() if k.startswith("embeddings_")}  # fmt: skip
+        self.seen_epoch = {int(k.rsplit("_", 1)[1]): np.asarray(v, dtype=np.int64).copy()
+                           for k, v in state.items() if k.startswith("seen_epoch_")}  # fmt: skip
+        self._pending.clear()
+        self._recording = True
 
     # ---- recording (loss side) -----------------------------------------------------------------
 

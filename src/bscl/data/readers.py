@@ -25,6 +25,7 @@ from xml.etree import ElementTree as ET
 from xml.parsers import expat
 
 from bscl.data.errors import DataError
+from bscl.data.task import note_read
 
 PathLike = str | os.PathLike[str]
 LINE_ATTR = "__line__"  # attribute that :func:`parse_xml` adds to every element
@@ -44,6 +45,7 @@ def _require_file(path: PathLike) -> Path:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: file not found")
+    note_read(p)
     return p
 
 
@@ -97,6 +99,20 @@ def read_delimited(
         raise DataError(f"not valid UTF-8 (byte offset {err.start})", file=p) from err
 
 
+def check_header(names: Sequence[str], *, file: PathLike, line: int = 1) -> None:
+    """A header naming one column twice is an error (a dict of the row would silently keep one)."""
+    seen: set[str] = set()
+    for i, name in enumerate(names, 1):
+        if name in seen:
+            raise DataError(
+                f"the header names column {name!r} twice (again in column {i}); rename one",
+                file=file,
+                line=line,
+                field=name,
+            )
+        seen.add(name)
+
+
 def read_table(
     path: PathLike,
     columns: Sequence[str],
@@ -117,6 +133,7 @@ def read_table(
     except StopIteration:
         raise DataError("empty file (no header line)", file=p, line=1) from None
     names = [h.strip() for h in header.fields]
+    check_header(names, file=p, line=header.line)
     index: dict[str, int] = {}
     for col in columns:
         if col not in names:
@@ -152,12 +169,22 @@ def read_jsonl(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
         if not text.strip():
             raise DataError("blank line", file=p, line=line)
         try:
-            obj = json.loads(text)
+            obj = json.loads(text, object_pairs_hook=lambda pairs, line=line: _unique_keys(pairs, p, line))
         except json.JSONDecodeError as err:
             raise DataError(f"invalid JSON: {err.msg} (column {err.colno})", file=p, line=line) from err
         if not isinstance(obj, dict):
             raise DataError(f"expected a JSON object, found {type(obj).__name__}", file=p, line=line)
         yield line, obj
+
+
+def _unique_keys(pairs: list[tuple[str, Any]], path: Path, line: int) -> dict[str, Any]:
+    """``json.loads`` hook: a key given twice in one object is an error (json keeps the last one)."""
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise DataError(f"key {key!r} appears twice in one object", file=path, line=line, field=key)
+        obj[key] = value
+    return obj
 
 
 def parse_xml(path: PathLike) -> ET.Element:

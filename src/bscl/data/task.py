@@ -13,8 +13,10 @@ answer). Evaluation data comes in one of two shapes:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -163,6 +165,8 @@ class Task:
     - ``skipped``: rows skipped by design, reason -> count (never silently dropped).
     - ``info``: provenance and split sizes, free-form (files read, seed, notes on differences from the
       paper).
+    - ``files``: every data file the loader read (filled by :func:`recording_reads` around the
+      loader; the run folder fingerprints them).
     """
 
     name: str
@@ -175,6 +179,7 @@ class Task:
     skipped: dict[str, int] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
 
     def split(self, name: str) -> EvalSplit:
         """The ``dev`` or ``test`` evaluation split; a clear error when the task has none."""
@@ -219,3 +224,57 @@ def group_split(groups: Sequence[Any], dev_fraction: float, seed: int) -> tuple[
     dev_mask = np.zeros(n, dtype=bool)
     dev_mask[dev] = True
     return np.flatnonzero(~dev_mask), np.flatnonzero(dev_mask)
+
+
+#: fewest dev rows a split-off dev set may have (a correlation or an F1 threshold needs two)
+MIN_DEV_ROWS = 2
+
+
+def check_dev_split(groups: Sequence[Any], train: np.ndarray, dev: np.ndarray, *, source: str) -> None:
+    """After :func:`group_split` of ``source``'s rows: a clear error when the split cannot work.
+
+    - every row shares one first text: the one group goes to dev whole and nothing is left to train;
+    - too few rows (<= 14 for a 9:1 split): dev gets fewer than :data:`MIN_DEV_ROWS` rows.
+    """
+    n = len(groups)
+    if len(set(groups)) == 1 and n > 1:
+        raise ValueError(
+            f"{source}: all {n} rows share one first text ({str(groups[0])[:60]!r}), so the 9:1 dev split "
+            "(rows of one first text stay together) leaves nothing to train on; pass a dev file "
+            "(--data.dev_file) or use data with several first texts"
+        )
+    if len(dev) < MIN_DEV_ROWS or len(train) == 0:
+        raise ValueError(
+            f"{source}: {n} rows are too few to split off a dev set (the 9:1 split gives {len(dev)} dev "
+            f"and {len(train)} training rows; at least {MIN_DEV_ROWS} dev rows are needed); pass a dev file "
+            "(--data.dev_file) or add rows"
+        )
+
+
+_RECORDERS: list[list[Path]] = []
+
+
+def note_read(path: str | Path) -> None:
+    """Called by every reader of :mod:`bscl.data.readers` when it opens a data file."""
+    for files in _RECORDERS:
+        p = Path(path).resolve()
+        if p not in files:
+            files.append(p)
+
+
+@contextmanager
+def recording_reads() -> Iterator[list[Path]]:
+    """Collect the data files read inside the block (resolved, in first-read order)::
+
+    with recording_reads() as files:
+        task = load_task("stsb", root)
+    task.files = files
+
+    One choke point (the readers' file check) instead of a file list kept by hand in each loader.
+    """
+    files: list[Path] = []
+    _RECORDERS.append(files)
+    try:
+        yield files
+    finally:
+        _RECORDERS.remove(files)

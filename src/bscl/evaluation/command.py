@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bscl.data import TASKS, load_task
+from bscl.paths import ensure_writable
 
 DEFAULT_OUTPUT_DIR = Path("runs") / "eval"
 
@@ -56,6 +57,8 @@ def run_eval(
     """
     from bscl.evaluation.evaluators import evaluate
 
+    if output is not None:
+        ensure_writable(Path(output).parent, "--output")  # before the model and the data load
     start = time.perf_counter()
     t = load_task(task, data_root, seed=seed)
     model_name = model if isinstance(model, str) else type(model).__name__

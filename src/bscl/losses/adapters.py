@@ -209,12 +209,21 @@ class LossStateCallback(TrainerCallback):
     def checkpoint_dir(output_dir: str, global_step: int) -> Path:
         return Path(output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{global_step}"
 
+    def save_checkpoint_state(self, folder: Path) -> None:
+        """Write the loss state into ``folder``. :class:`bscl.training.BSCLTrainer` calls it inside its
+        checkpoint save, before it marks the checkpoint complete; ``on_save`` (after HF's
+        ``trainer_state.json``) is the fallback for other trainers."""
+        tmp = folder / (self.FILE + ".tmp")
+        torch.save(self.loss_state(), tmp)
+        tmp.replace(folder / self.FILE)  # atomic: a kill leaves either no file or a whole one
+        self._saved = folder
+
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         folder = self.checkpoint_dir(args.output_dir, state.global_step)
+        if getattr(self, "_saved", None) == folder:  # already written inside the checkpoint save
+            return
         if state.is_world_process_zero and folder.is_dir():
-            tmp = folder / (self.FILE + ".tmp")
-            torch.save(self.loss_state(), tmp)
-            tmp.replace(folder / self.FILE)  # atomic: a kill leaves either no file or a whole one
+            self.save_checkpoint_state(folder)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.global_step == 0:

@@ -1,4 +1,5 @@
-"""reporting layer: run reports (``report.md`` + plots) and the ``encode`` / ``rank`` / ``report`` commands.
+"""reporting layer: the run folder (:mod:`bscl.reporting.runfolder`), run reports (``report.md`` +
+plots) and the ``encode`` / ``rank`` / ``report`` commands.
 
 Public API: :func:`write_report`, :func:`format_table` (:mod:`bscl.reporting.report`);
 :func:`~bscl.reporting.commands.encode_file`, :func:`~bscl.reporting.commands.rank_files`,

@@ -32,6 +32,7 @@ import numpy as np
 
 from bscl.data.errors import DataError
 from bscl.data.readers import parse_text, read_delimited, read_jsonl, read_lines, read_table
+from bscl.paths import ensure_writable
 from bscl.reporting.atomic import atomic_open
 
 PathLike = str | os.PathLike[str]
@@ -149,6 +150,7 @@ def _check_output(output: PathLike, suffixes: Sequence[str], what: str) -> Path:
         raise ValueError(f"{out}: {what} must end in {' or '.join(suffixes)}")
     if out.is_dir():
         raise ValueError(f"{out}: is a folder, expected a file name")
+    ensure_writable(out.parent, what)  # before any text is read or encoded
     out.parent.mkdir(parents=True, exist_ok=True)
     return out
 

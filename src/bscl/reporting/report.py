@@ -14,7 +14,6 @@ still gets a report that says so and shows what was recorded. Every file is writ
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,14 @@ import yaml
 
 from bscl.data import TASK_SPECS
 from bscl.reporting.atomic import atomic_open, atomic_write_text
+from bscl.reporting.runfolder import (
+    checkpoints,
+    dev_history,
+    load_config,
+    load_metrics,
+    read_trainer_state,
+    train_losses,
+)
 
 PathLike = str | os.PathLike[str]
 
@@ -81,39 +88,6 @@ def format_table(
 # --------------------------------------------------------------------------------------------------
 # reading a run folder
 # --------------------------------------------------------------------------------------------------
-def load_metrics(run_dir: PathLike) -> dict[str, Any]:
-    """``run_dir/metrics.json`` as a dict; clear errors for a missing or malformed file."""
-    path = Path(run_dir) / "metrics.json"
-    if not Path(run_dir).is_dir():
-        raise FileNotFoundError(f"{run_dir}: run folder not found")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found (is {run_dir} a `bscl train` output folder?)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: line {err.lineno}: invalid JSON: {err.msg}") from err
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, found {type(data).__name__}")
-    seeds = data.get("seeds", {})
-    if not isinstance(seeds, dict):
-        raise ValueError(f"{path}: field 'seeds': expected an object seed -> result")
-    return data
-
-
-def load_config(run_dir: PathLike, metrics: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The run's configuration: ``config.yaml`` if present, else ``metrics["config"]``, else ``{}``."""
-    path = Path(run_dir) / "config.yaml"
-    if path.is_file():
-        try:
-            cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as err:
-            raise ValueError(f"{path}: invalid YAML: {err}") from err
-        if isinstance(cfg, dict):
-            return cfg
-    cfg = (metrics or {}).get("config")
-    return dict(cfg) if isinstance(cfg, Mapping) else {}
-
-
 def primary_metric(metrics: Mapping[str, Any], config: Mapping[str, Any]) -> str | None:
     """The model-selection metric: ``metrics["primary"]`` if recorded, else the named task's."""
     if isinstance(metrics.get("primary"), str):
@@ -147,7 +121,8 @@ def unfinished_seeds(
 
     ``run_dir/seed-N/checkpoint-*/trainer_state.json`` holds the trainer's ``log_history``: the loss
     (and tau) rows become ``train_loss``; the per-epoch dev rows (key ``eval_*_{primary}``) become
-    ``dev_per_epoch``. Unreadable folders are skipped: this is a best-effort view of an interrupted run.
+    ``dev_per_epoch``. Unreadable folders are skipped: this is a best-effort view of an interrupted run
+    (a checkpoint cut short after its ``trainer_state.json`` counts here, not for resuming).
     """
     done = set((metrics.get("seeds") or {}).keys())
     found: list[tuple[str, dict[str, Any]]] = []
@@ -155,38 +130,22 @@ def unfinished_seeds(
         seed = folder.name[len("seed-") :]
         if seed in done or not folder.is_dir():
             continue
-        states = [
-            p
-            for p in folder.glob("checkpoint-*/trainer_state.json")
-            if p.parent.name.split("-")[-1].isdigit()
-        ]
+        states = checkpoints(folder, complete=False)
         if not states:
             continue
-        state_path = max(states, key=lambda p: int(p.parent.name.split("-")[-1]))
         try:
-            state = json.loads(state_path.read_text(encoding="utf-8"))
+            state = read_trainer_state(states[-1])
             history = [row for row in state.get("log_history", []) if isinstance(row, dict)]
         except (OSError, ValueError, AttributeError):
             continue
-        losses = [
-            {"step": r["step"], "loss": r["loss"], **({"tau": r["tau"]} if "tau" in r else {})}
-            for r in history
-            if "loss" in r and "step" in r
-        ]
-        dev = []
-        if primary:
-            for r in history:
-                keys = [k for k in r if k.startswith("eval_") and k.endswith(f"_{primary}")]
-                if keys and "epoch" in r:
-                    dev.append({"epoch": r["epoch"], "dev": r[keys[0]]})
         found.append(
             (
                 seed,
                 {
                     "seed": seed,
                     "unfinished": True,
-                    "train_loss": losses,
-                    "dev_per_epoch": dev,
+                    "train_loss": train_losses(history),
+                    "dev_per_epoch": dev_history(history, primary=primary) if primary else [],
                     "last_step": state.get("global_step"),
                 },
             )

@@ -92,6 +92,7 @@ class TrainConfig:
     mini_batch_size: int | None = None  #: gradient caching: encode the batch in chunks of this size
     logging_steps: int = 10
     resume: bool = True  #: continue from the last checkpoint in output_dir
+    overwrite: bool = False  #: delete the previous run in output_dir first (instead of resuming / refusing)
 
 
 @dataclass
@@ -133,9 +134,9 @@ class RunConfig:
             raise ValueError(
                 f"--train.mini_batch_size applies to bscl losses, not {lo.name} (try st-cached-mnrl)"
             )
-        if not lo.tau > 0:
+        if not (lo.tau > 0 and lo.tau != float("inf")):
             raise ValueError(
-                f"--loss.tau must be > 0 (got {lo.tau}); the paper uses 0.1 with L2, 1.2 with coordinate"
+                f"--loss.tau must be > 0 and finite (got {lo.tau}); the paper uses 0.1 with L2, 1.2 with coordinate"
             )
         if not 0 <= lo.mu <= 1:
             raise ValueError(f"--loss.mu must lie in [0, 1] (got {lo.mu})")

@@ -11,6 +11,7 @@ from datasets import Dataset
 
 from bscl.data.errors import DataError
 from bscl.data.readers import (
+    check_header,
     parse_binary,
     parse_score,
     parse_text,
@@ -18,7 +19,7 @@ from bscl.data.readers import (
     read_jsonl,
 )
 from bscl.data.spec import TaskSpec
-from bscl.data.task import PairSplit, RankingSplit, Task, group_split, pairs_dataset
+from bscl.data.task import PairSplit, RankingSplit, Task, check_dev_split, group_split, pairs_dataset
 from bscl.data.tasks.common import DEV_FRACTION, PathLike, positives_ranking
 
 TEXT1_NAMES = ("anchor", "sentence1", "text1", "query", "question1", "question")
@@ -47,6 +48,7 @@ def _iter_source(
         header = [h.strip() for h in next(records).fields]
     except StopIteration:
         raise DataError("empty file (no header line)", file=path, line=1) from None
+    check_header(header, file=path)
 
     def gen() -> Iterable[tuple[dict[str, Any], dict[str, Any]]]:
         for rec in records:
@@ -188,6 +190,7 @@ def load_generic(
     dev_rows = evaluation(dev, "dev")
     if dev_rows is None:
         tr_idx, dev_idx = group_split(a, DEV_FRACTION, seed)
+        check_dev_split(a, tr_idx, dev_idx, source=_src)
         dev_rows = ([a[i] for i in dev_idx], [b[i] for i in dev_idx], [y[i] for i in dev_idx])
         a, b, y = [a[i] for i in tr_idx], [b[i] for i in tr_idx], [y[i] for i in tr_idx]
     test_rows = evaluation(test, "test")

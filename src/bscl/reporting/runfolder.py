@@ -1,0 +1,388 @@
+"""The ``bscl train`` run folder: its one owner (schema, reader, writer, lock, checkpoints, fingerprint).
+
+Layout::
+
+    OUTPUT_DIR/
+      .lock            held (``fcntl.flock``) by the ``bscl train`` writing the folder; holds its pid
+      config.yaml      the resolved :class:`~bscl.training.config.RunConfig` (``--config`` loads it)
+      metrics.json     the record (strict JSON: NaN / inf are written as ``null``), keys:
+                       config, task, primary, data (``{"files": {path: sha256}}``), before,
+                       running (the seed in progress), seeds ({seed: result}), best_seed, after
+      report.md, *.png the run report (:mod:`bscl.reporting.report`)
+      seed-N/checkpoint-S/   trainer checkpoints; complete only with
+                             :data:`bscl.training.trainer.COMPLETE_FILE` (written last)
+      seed-N/best-model/     the seed's chosen model
+      model/           the run's chosen model, replaced atomically on a re-run
+
+Every reader and writer of these files is here; :mod:`bscl.run`, :mod:`bscl.reporting.report` and
+:mod:`bscl.reproduce` import them.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import math
+import os
+import shutil
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bscl.paths import ensure_writable  # noqa: F401  (re-exported: the output folder check)
+from bscl.reporting.atomic import atomic_write_text
+from bscl.training.trainer import COMPLETE_FILE
+
+PathLike = str | os.PathLike[str]
+
+METRICS = "metrics.json"
+CONFIG = "config.yaml"
+MODEL = "model"
+LOCK = ".lock"
+BEST_MODEL = "best-model"
+TRAINER_STATE = "trainer_state.json"
+
+#: options that change only what is printed / logged / how the folder is handled, never the result
+OUTPUT_ONLY: frozenset[str] = frozenset(
+    {"train.logging_steps", "train.resume", "train.overwrite", "eval.batch_size", "eval.split", "eval.before"}
+)
+#: options holding a path: ``./runs/x`` and ``runs/x/`` are the same folder
+PATH_OPTIONS: frozenset[str] = frozenset(
+    {
+        "train.output_dir",
+        "data.data_root",
+        "data.train_file",
+        "data.dev_file",
+        "data.test_file",
+        "train.model",
+    }
+)
+
+
+class RunFolderError(ValueError):
+    """The run folder cannot be used as asked (locked, another configuration, changed data, read-only)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# strict JSON
+# --------------------------------------------------------------------------------------------------
+def strict(data: Any) -> Any:
+    """``data`` with every non-finite float replaced by ``None`` (JSON has no NaN / Infinity)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, Mapping):
+        return {k: strict(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [strict(v) for v in data]
+    return data
+
+
+def dumps(data: Any) -> str:
+    """Strict JSON text (``allow_nan=False`` after :func:`strict`)."""
+    return json.dumps(strict(data), indent=2, allow_nan=False)
+
+
+def write_json(path: PathLike, data: Any) -> None:
+    """Write strict JSON atomically."""
+    atomic_write_text(path, dumps(data))
+
+
+# --------------------------------------------------------------------------------------------------
+# reading
+# --------------------------------------------------------------------------------------------------
+def load_metrics(run_dir: PathLike) -> dict[str, Any]:
+    """``run_dir/metrics.json`` as a dict; clear errors for a missing or malformed file."""
+    path = Path(run_dir) / METRICS
+    if not Path(run_dir).is_dir():
+        raise FileNotFoundError(f"{run_dir}: run folder not found")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found (is {run_dir} a `bscl train` output folder?)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: line {err.lineno}: invalid JSON: {err.msg}") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    seeds = data.get("seeds", {})
+    if not isinstance(seeds, dict):
+        raise ValueError(f"{path}: field 'seeds': expected an object seed -> result")
+    return data
+
+
+def read_metrics(run_dir: PathLike) -> dict[str, Any]:
+    """:func:`load_metrics`, or ``{}`` when the folder holds no ``metrics.json`` yet."""
+    return load_metrics(run_dir) if (Path(run_dir) / METRICS).is_file() else {}
+
+
+def load_config(run_dir: PathLike, metrics: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The run's configuration: ``config.yaml`` if present, else ``metrics["config"]``, else ``{}``."""
+    path = Path(run_dir) / CONFIG
+    if path.is_file():
+        try:
+            cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path}: invalid YAML: {err}") from err
+        if isinstance(cfg, dict):
+            return cfg
+    cfg = (metrics or {}).get("config")
+    return dict(cfg) if isinstance(cfg, Mapping) else {}
+
+
+def write_config(run_dir: PathLike, config: Mapping[str, Any]) -> None:
+    """``config.yaml``, atomically."""
+    atomic_write_text(Path(run_dir) / CONFIG, yaml.safe_dump(dict(config), sort_keys=False))
+
+
+# --------------------------------------------------------------------------------------------------
+# checkpoints and log_history
+# --------------------------------------------------------------------------------------------------
+def checkpoint_step(path: PathLike) -> int:
+    """The step of ``checkpoint-S`` (-1 for another name)."""
+    tail = Path(path).name.split("-")[-1]
+    return int(tail) if Path(path).name.startswith("checkpoint-") and tail.isdigit() else -1
+
+
+def is_complete(checkpoint: PathLike) -> bool:
+    """Whether a checkpoint was written to the end (its :data:`COMPLETE_FILE` exists)."""
+    return (Path(checkpoint) / COMPLETE_FILE).is_file()
+
+
+def checkpoints(folder: PathLike, *, complete: bool = True) -> list[Path]:
+    """The ``checkpoint-S`` folders of one seed's folder, by step; only complete ones unless
+    ``complete=False`` (then those with a ``trainer_state.json``: best-effort views of a crash)."""
+    found = [
+        p
+        for p in Path(folder).glob("checkpoint-*")
+        if checkpoint_step(p) >= 0 and (is_complete(p) if complete else (p / TRAINER_STATE).is_file())
+    ]
+    return sorted(found, key=checkpoint_step)
+
+
+def last_checkpoint(folder: PathLike) -> Path | None:
+    """The newest complete checkpoint of ``folder`` (the one a resume starts from), or None."""
+    found = checkpoints(folder)
+    return found[-1] if found else None
+
+
+def remove_incomplete_after(folder: PathLike, step: int) -> list[Path]:
+    """Delete the checkpoints newer than ``step`` (incomplete by definition: a resume from ``step``
+    writes them again); returns what was removed."""
+    gone = [p for p in Path(folder).glob("checkpoint-*") if checkpoint_step(p) > step]
+    for p in gone:
+        shutil.rmtree(p, ignore_errors=True)
+    return gone
+
+
+def read_trainer_state(checkpoint: PathLike) -> dict[str, Any]:
+    """A checkpoint's ``trainer_state.json``."""
+    state = json.loads((Path(checkpoint) / TRAINER_STATE).read_text(encoding="utf-8"))
+    if not isinstance(state, dict):
+        raise ValueError(f"{checkpoint}/{TRAINER_STATE}: expected a JSON object")
+    return state
+
+
+def train_losses(log_history: Iterable[Mapping[str, Any]]) -> list[dict[str, float]]:
+    """The training-loss rows of HF's ``log_history``: ``{step, loss[, tau]}``."""
+    return [
+        {"step": r["step"], "loss": r["loss"], **({"tau": r["tau"]} if "tau" in r else {})}
+        for r in log_history
+        if isinstance(r, Mapping) and "loss" in r and "step" in r
+    ]
+
+
+def dev_history(
+    log_history: Iterable[Mapping[str, Any]], metric_key: str | None = None, primary: str | None = None
+) -> list[dict[str, float]]:
+    """The per-epoch dev rows ``{epoch, dev}``: by the exact ``metric_key`` (``eval_dev_spearman``), or
+    by the first key ``eval_*_{primary}`` when only the metric's name is known."""
+    rows = []
+    for r in log_history:
+        if not isinstance(r, Mapping) or "epoch" not in r:
+            continue
+        if metric_key is not None:
+            key = metric_key if metric_key in r else None
+        else:
+            keys = [k for k in r if primary and k.startswith("eval_") and k.endswith(f"_{primary}")]
+            key = keys[0] if keys else None
+        if key is not None:
+            rows.append({"epoch": r["epoch"], "dev": r[key]})
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------
+# the lock
+# --------------------------------------------------------------------------------------------------
+@contextmanager
+def locked(folder: PathLike) -> Iterator[Path]:
+    """Hold ``folder/.lock`` (``fcntl.flock``, exclusive, non-blocking) for the block.
+
+    A second holder fails at once with :class:`RunFolderError` naming the folder and the holder's pid.
+    The lock dies with its process, so a killed run leaves no stale lock (the file stays, harmless).
+    """
+    path = Path(folder) / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        os.close(fd)
+        if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise
+        holder = path.read_text(encoding="ascii", errors="replace").strip() or "unknown"
+        raise RunFolderError(
+            f"{folder} is in use by another `bscl train` (pid {holder}); wait for it to end, or choose "
+            "another --train.output_dir"
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        yield path
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------------------------------
+# writability, overwrite, the model
+# --------------------------------------------------------------------------------------------------
+def clear(folder: PathLike) -> None:
+    """Delete the previous run of ``folder`` (``--train.overwrite true``); the lock file stays."""
+    for p in Path(folder).iterdir():
+        if p.name == LOCK:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+
+
+def replace_model(folder: PathLike, source: PathLike) -> Path:
+    """Copy ``source`` to ``folder/model`` with no moment without a model: build ``.model.tmp``, rename
+    the old ``model`` to ``.model.trash``, the new one to ``model``, then delete the trash."""
+    final = Path(folder) / MODEL
+    tmp = Path(folder) / ".model.tmp"
+    trash = Path(folder) / ".model.trash"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    shutil.rmtree(trash, ignore_errors=True)
+    if final.exists():
+        os.replace(final, trash)
+    os.replace(tmp, final)
+    shutil.rmtree(trash, ignore_errors=True)
+    return final
+
+
+def recover_model(folder: PathLike) -> None:
+    """After a kill between the two renames of :func:`replace_model`: put the old model back."""
+    final, trash = Path(folder) / MODEL, Path(folder) / ".model.trash"
+    if trash.is_dir() and not final.exists():
+        os.replace(trash, final)
+
+
+# --------------------------------------------------------------------------------------------------
+# the configuration guard
+# --------------------------------------------------------------------------------------------------
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, name + "."))
+        else:
+            out[name] = v
+    return out
+
+
+def _same_path(a: Any, b: Any, name: str) -> bool:
+    if not (isinstance(a, str) and isinstance(b, str)):
+        return False
+    if name == "train.model" and "/" not in a + b and not a.startswith("."):
+        return False  # model names (minilm), not paths
+    norm = lambda s: os.path.normpath(os.path.abspath(os.path.expanduser(s)))  # noqa: E731
+    return norm(a) == norm(b)
+
+
+def config_diff(
+    stored: Mapping[str, Any], wanted: Mapping[str, Any], *, more_seeds: bool = True
+) -> list[str]:
+    """The options that differ, as ``section.option: old -> new``, ignoring harmless differences:
+    output-only options (:data:`OUTPUT_ONLY`), spellings of one path (:data:`PATH_OPTIONS`), more
+    ``train.seeds`` than before when ``more_seeds`` (the new seeds train, the old are kept), and an
+    option the stored config lacks (added to the config later) when the wanted value is its default."""
+    from bscl.training.config import RunConfig
+
+    defaults = _flatten(RunConfig().to_dict())
+    old, new = _flatten(stored), _flatten(wanted)
+    missing = object()
+    diffs = []
+    for name in sorted(set(old) | set(new)):
+        a, b = old.get(name, missing), new.get(name, missing)
+        if name in OUTPUT_ONLY or a == b:
+            continue
+        if a is missing and b == defaults.get(name, missing):
+            continue
+        if name in PATH_OPTIONS and _same_path(a, b, name):
+            continue
+        if more_seeds and name == "train.seeds" and isinstance(a, int) and isinstance(b, int) and b > a:
+            continue
+        show = lambda v: "(unset)" if v is missing else repr(v)  # noqa: E731
+        diffs.append(f"{name}: {show(a)} -> {show(b)}")
+    return diffs
+
+
+# --------------------------------------------------------------------------------------------------
+# the data fingerprint
+# --------------------------------------------------------------------------------------------------
+def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fingerprint(files: Sequence[PathLike]) -> dict[str, str]:
+    """``{path: sha256}`` of the data files a run read."""
+    return {str(Path(p)): sha256_file(p) for p in files}
+
+
+def check_fingerprint(folder: PathLike, stored: Mapping[str, str] | None, current: Mapping[str, str]) -> None:
+    """Refuse to continue a run whose data changed, naming the files."""
+    if not stored:
+        return  # a run from before fingerprints: nothing to compare
+    if sorted(stored.values()) == sorted(current.values()):
+        return  # the same contents (a data root moved or spelled otherwise)
+    changed = [p for p in current if p in stored and stored[p] != current[p]]
+    added = [p for p in current if p not in stored]
+    gone = [p for p in stored if p not in current]
+    if changed or added or gone:
+        what = [f"{p} changed" for p in changed] + [f"{p} is new" for p in added]
+        what += [f"{p} is no longer read" for p in gone]
+        raise RunFolderError(
+            f"{folder} was trained on other data: {'; '.join(what)}. Resuming would continue on the new "
+            "rows; restore the data, choose another --train.output_dir, or pass --train.overwrite true"
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# the record
+# --------------------------------------------------------------------------------------------------
+def best_seed(seeds: Mapping[str, Mapping[str, Any]], primary: str) -> str:
+    """The seed with the best finite dev ``primary`` (NaN / missing / null values never win); a
+    ValueError naming the seeds when none has a finite value."""
+    values: dict[str, float] = {}
+    for seed, result in seeds.items():
+        v = (result.get("dev") or {}).get(primary)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            values[seed] = float(v)
+    if not values:
+        got = {s: (r.get("dev") or {}).get(primary) for s, r in seeds.items()}
+        raise ValueError(
+            f"no seed has a finite dev {primary} ({got}): every trained model is broken; check the "
+            "training loss in the run report, lower --train.learning_rate or change the loss options"
+        )
+    return max(values, key=values.__getitem__)
