@@ -92,6 +92,7 @@ class TrainConfig:
     mini_batch_size: int | None = None  #: gradient caching: encode the batch in chunks of this size
     logging_steps: int = 10
     resume: bool = True  #: continue from the last checkpoint in output_dir
+    padding_free: bool = True  #: padding-free encoder forward where supported (BERT); see bscl.padding_free
 
 
 @dataclass
