@@ -127,6 +127,34 @@ def test_the_flat_path_runs_and_attends_per_sequence(monkeypatch):
     assert calls[-1][2] == model[0].auto_model.config.attention_probs_dropout_prob > 0
 
 
+def test_all_layer_embeddings_are_re_padded_too():
+    model = load_model("tiny").double().eval()
+    model[0].auto_model.config.output_hidden_states = True
+    features = random_batch(model, rows=5, max_len=16, seed=7)
+    keep = features["attention_mask"].bool()
+    with torch.no_grad():
+        padded = model(dict(features))["all_layer_embeddings"]
+        enable_padding_free(model)
+        free = model(dict(features))["all_layer_embeddings"]
+    assert len(free) == len(padded) == model[0].auto_model.config.num_hidden_layers + 1
+    for a, b in zip(padded, free, strict=True):
+        assert b.shape == a.shape
+        torch.testing.assert_close(b[keep], a[keep], atol=1e-10, rtol=1e-10)
+
+
+def test_inputs_without_padding_or_mask_take_the_padded_path(monkeypatch):
+    import bscl.padding_free as pf
+
+    monkeypatch.setattr(pf, "varlen_sdpa", lambda *a, **k: pytest.fail("flat path taken"))
+    model = load_model("tiny", padding_free=True).eval()
+    features = random_batch(model, rows=3, max_len=8, seed=1)
+    full = {k: v[1:2] for k, v in features.items()}  # the one row of max length: nothing to remove
+    no_mask = {k: v for k, v in features.items() if k != "attention_mask"}
+    with torch.no_grad():
+        assert model(dict(full))["token_embeddings"].shape == (1, 8, 32)
+        assert model(dict(no_mask))["token_embeddings"].shape == (3, 8, 32)
+
+
 def test_unpad_repad_round_trip():
     ids = torch.tensor([[5, 6, 7, 0], [8, 0, 0, 0], [9, 10, 11, 12]])
     mask = (ids > 0).long()
