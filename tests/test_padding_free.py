@@ -127,6 +127,19 @@ def test_the_flat_path_runs_and_attends_per_sequence(monkeypatch):
     assert calls[-1][2] == model[0].auto_model.config.attention_probs_dropout_prob > 0
 
 
+def test_a_features_dict_used_twice_gets_fresh_outputs():
+    """sentence-transformers writes the outputs into the features dict; a second forward on the same dict
+    (holding the first call's token embeddings) must overwrite them, as the padded forward does."""
+    model = load_model("tiny", padding_free=True).eval()
+    features = random_batch(model, rows=4, max_len=12, seed=2)
+    with torch.no_grad():
+        first = model(features)["sentence_embedding"].clone()
+        model[0].auto_model.embeddings.word_embeddings.weight.mul_(2.0)
+        second = model(features)["sentence_embedding"]
+    assert features["input_ids"].shape == (4, 12) and "cu_seq_lens_q" not in features
+    assert not torch.allclose(first, second)
+
+
 def test_all_layer_embeddings_are_re_padded_too():
     model = load_model("tiny").double().eval()
     model[0].auto_model.config.output_hidden_states = True

@@ -43,6 +43,11 @@ not supported: in transformers 5.23 ``MPNetSelfAttention`` computes attention in
 length for the whole batch. Running it flat would need a block-diagonal ``(T, T)`` mask over the flat
 sequence (relative positions inside one sequence are the same in flat coordinates), i.e. attention and
 bias cost quadratic in the whole batch's tokens instead of each sequence's: not done.
+
+References: the flat layout with attention restricted to each sequence is the "packing without
+cross-contamination" of Krell et al. (2021, arXiv:2107.02027) with one sequence per row of the batch
+kept; the variable-length kernel is FlashAttention's (Dao et al., NeurIPS 2022); transformers'
+``position_ids`` / ``cu_seq_lens`` packed path is described by Kundu et al. (2024, arXiv:2407.09105).
 """
 
 from __future__ import annotations
@@ -109,16 +114,10 @@ def varlen_sdpa(
     lengths and 62 ms for re-padding q/k/v and one masked SDPA call.
     """
     sizes = (cu_seq_lens[1:] - cu_seq_lens[:-1]).tolist()  # (B,) python ints
-    pieces = zip(
-        *(torch.split(x, sizes, dim=2) for x in (query, key, value)), strict=True
-    )  # (1, H, l_b, D) each
-    outs = [
-        nn.functional.scaled_dot_product_attention(
-            q, k, v, dropout_p=dropout, scale=scaling
-        )  # (1, H, l_b, D)
-        for q, k, v in pieces
-        if q.shape[2] > 0
-    ]
+    # per sequence: (1, H, l_b, D) slices of q, k and v
+    pieces = zip(*(torch.split(x, sizes, dim=2) for x in (query, key, value)), strict=True)
+    sdpa = nn.functional.scaled_dot_product_attention
+    outs = [sdpa(q, k, v, dropout_p=dropout, scale=scaling) for q, k, v in pieces if q.shape[2] > 0]
     return torch.cat(outs, dim=2).transpose(1, 2)  # (1, T, H, D)
 
 
@@ -145,11 +144,11 @@ def padding_free_attention(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
     cu_k = kwargs.get("cu_seq_lens_k", cu_q)
-    if not torch.equal(cu_q, cu_k):
+    if cu_k is not cu_q and not torch.equal(cu_q, cu_k):
         raise ValueError("padding-free attention is self-attention: cu_seq_lens_q must equal cu_seq_lens_k")
     flash = _flash_varlen() if query.is_cuda and query.dtype in (torch.float16, torch.bfloat16) else None
     if flash is not None:  # untested here (no GPU on the development machine)
-        q, k, v = (x[0].transpose(0, 1) for x in (query, key, value))  # (T, H, D)
+        q, k, v = (x[0].transpose(0, 1).contiguous() for x in (query, key, value))  # (T, H, D)
         cu = cu_q.to(torch.int32)
         max_len = int(kwargs.get("max_length_q") or int((cu[1:] - cu[:-1]).max()))
         out = flash(q, k, v, cu, cu, max_len, max_len, dropout_p=dropout, softmax_scale=scaling, causal=False)
@@ -217,7 +216,8 @@ class _Hooks:
     """
 
     def __init__(self) -> None:
-        self._calls: dict[int, tuple[dict[str, Any], Any]] = {}
+        # id(flat dict) -> (flat dict, its inputs as the forward received them, the caller's dict)
+        self._calls: dict[int, tuple[dict[str, Any], dict[str, Any], Any]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         return {"_calls": {}}
@@ -230,15 +230,16 @@ class _Hooks:
         if not isinstance(features, Mapping) or features.get("modality", "text") != "text":
             return None
         ids, mask = features.get("input_ids"), features.get("attention_mask")
+        already_flat = features.get("cu_seq_lens_q") is not None  # sentence-transformers' FA2 path
         if (
             not isinstance(ids, Tensor)
             or not isinstance(mask, Tensor)
             or ids.dim() != 2
             or mask.shape != ids.shape
-            or any(
-                features.get(k) is not None for k in ("inputs_embeds", "cu_seq_lens_q")
-            )  # already flat: FA2
+            or already_flat
+            or features.get("inputs_embeds") is not None
             or bool(mask.bool().all())  # nothing to remove: the batched padded path is faster
+            or not bool(mask.bool().any())
         ):
             return None
         flat = unpad_features(ids, mask, features.get("token_type_ids"), features.get("position_ids"))
@@ -252,17 +253,17 @@ class _Hooks:
             return None
         if len(self._calls) > 64:  # entries left by forwards that raised
             self._calls.clear()
-        self._calls[id(flat)] = (flat, args[0])
+        self._calls[id(flat)] = (flat, dict(flat), args[0])
         return (flat, *args[1:]), kwargs
 
     def post(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Any:
         entry = self._calls.pop(id(args[0]), None) if args else None
         if entry is None or entry[0] is not args[0]:
             return None
-        flat, original = entry
+        _, inputs, original = entry
         keep = original["attention_mask"].bool()  # (B, L)
         for key, value in output.items():
-            if key in FLAT_KEYS or key in original:
+            if key in FLAT_KEYS or (key in inputs and value is inputs[key]):
                 continue  # the flat inputs; the caller's padded inputs stay
             if key in _PER_TOKEN_OUTPUTS and isinstance(value, Tensor):
                 value = repad(value, keep)  # (B, L, hidden)
