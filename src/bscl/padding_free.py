@@ -17,8 +17,9 @@ How it plugs in (transformers' and PyTorch's documented extension points; the mo
   ``cu_seq_lens_q/k`` (cumulative lengths, ``(B + 1,)``) and ``max_length_q/k``. On CUDA with
   ``flash_attn`` importable and half precision it calls ``flash_attn_varlen_func`` (not testable on the
   CPU-only development machine); otherwise :func:`varlen_sdpa` (one SDPA call per sequence). Without
-  ``cu_seq_lens`` (a padded call) it is plain ``sdpa``, with the ``sdpa`` mask (registered for the same
-  name with ``AttentionMaskInterface``);
+  ``cu_seq_lens`` (a padded call: a batch without padding, or without an attention mask) it is plain
+  ``sdpa``, with the ``sdpa`` mask (registered for the same name with ``AttentionMaskInterface``), also
+  for a model that was loaded with ``eager`` attention;
 - a forward pre-hook on sentence-transformers' ``Transformer`` module (``register_forward_pre_hook``;
   the module calls ``auto_model.forward`` directly, so hooks on the Hugging Face model would not fire)
   that unpads the features with the attention mask: ``input_ids`` / ``token_type_ids`` -> ``(1, T)``,
