@@ -279,7 +279,7 @@ class _Hooks:
 
 def transformer_modules(model: nn.Module) -> list[nn.Module]:
     """The sentence-transformers ``Transformer`` modules inside ``model`` (itself included)."""
-    from sentence_transformers.base.modules.transformer import Transformer
+    from sentence_transformers.base.modules import Transformer
 
     return [m for m in model.modules() if isinstance(m, Transformer)]
 
