@@ -11,8 +11,14 @@ Two sides, same model (all-MiniLM-L6-v2, max 90 tokens), batch, data, steps and 
 - ``bscl-fast``: the same with both speed options of ``bscl train``: ``pack_by_length`` and
   ``--batching.cold_start=words`` (epoch 1 grouped by words instead of one encode pass; later epochs
   by the embeddings recorded during training);
+- ``bscl-padfree``: ``bscl`` with the padding-free forward (``--train.padding_free``,
+  :mod:`bscl.padding_free`): the same batches, only the real tokens are computed;
+- ``bscl-padfree+packing``: ``bscl-pack`` with the padding-free forward;
 - ``st``: ``SentenceTransformerTrainer`` with ``MultipleNegativesRankingLoss(scale=10)`` and the
   default batch sampler, on the same pairs without the label column.
+
+Data: ``--task stsb`` (short texts) or ``--task cqa-a`` (question/comment texts, most cut at the
+90-token cap).
 
 Each run loads a fresh model and times ``trainer.train()`` (``--steps`` optimizer steps), which
 includes the sampler's grouping at the start of each epoch (for ``bscl`` in epoch 1 that is one encode
@@ -29,13 +35,23 @@ embeddings and pooler; the second term is QK^T and attention x V), training = 3 
 sampler's encode pass (forward only, no gradient) is counted separately and not in the MFU. Peak =
 best of ``--peak-repeats`` fp32 ``torch.matmul`` of ``--peak-size`` square matrices (2 n^3 FLOPs)
 with torch's default threads, measured at the start and at the end of this run; MFU = achieved
-training FLOP/s / peak.
+training FLOP/s / peak, where the FLOPs are those the side computes (padded shapes; real tokens for
+the padding-free sides). **Real-token MFU** counts, on every side, only the FLOPs of the real tokens
+(the same formula with each sequence's real length l instead of L) -- the useful work.
+
+Encode pass (``--encode N``): sentences/s of ``model.encode`` (batch ``--encode-batch-size``, which
+sorts the texts by length) on N training texts, padded vs padding-free, alternating, ``--rounds``
+rounds after one warm-up each; the embeddings of the two are checked to agree.
 
 Usage (~4 minutes on 2 idle cores; 25 minutes or more while another job holds the cores)::
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/train_throughput.py --out /tmp/train_throughput.json
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/train_throughput.py --steps 4 --rounds 1   # quick check
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/train_throughput.py --epochs 3 --steps 90  # reuse at work
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/train_throughput.py --task cqa-a --encode 512  # long texts
+    # smoke run (seconds): tiny model, 64 pairs, 1 epoch
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/train_throughput.py --model tiny --steps 4 --batch-size 16 \
+        --rounds 1 --warmup-steps 1 --peak-size 256 --encode 64
 """
 
 from __future__ import annotations
@@ -54,18 +70,27 @@ from typing import Any
 
 import torch
 
-SIDES = ("st", "bscl", "bscl-pack", "bscl-fast")
+SIDES = ("st", "bscl", "bscl-pack", "bscl-fast", "bscl-padfree", "bscl-padfree+packing")
 LABELS = {
     "st": "SentenceTransformerTrainer + MNRL (random batches)",
     "bscl": "bscl train: BSC + example shuffling, reuse",
     "bscl-pack": "bscl train: the same + pack_by_length",
     "bscl-fast": "bscl train: the same + pack_by_length, cold_start=words",
+    "bscl-padfree": "bscl train: BSC + example shuffling, reuse, padding-free forward",
+    "bscl-padfree+packing": "bscl train: the same + pack_by_length, padding-free forward",
 }
 SAMPLER_OPTIONS: dict[str, dict[str, Any]] = {
     "bscl": {},
     "bscl-pack": {"pack_by_length": True},
     "bscl-fast": {"cold_start": "words", "pack_by_length": True},
+    "bscl-padfree": {},
+    "bscl-padfree+packing": {"pack_by_length": True},
 }
+PADDING_FREE_SIDES = ("bscl-padfree", "bscl-padfree+packing")
+TASKS = ("stsb", "cqa-a")
+#: the issue's targets for the padding-free sides: pairs/s ratio to st per task, and real-token MFU
+RATIO_TARGETS = {"stsb": 1.8, "cqa-a": 1.2}
+REAL_MFU_TARGET = 0.40
 
 
 # ---- peak -----------------------------------------------------------------------------------------
@@ -120,12 +145,18 @@ def forward_flops(rows: int, length: int, shape: dict[str, int]) -> float:
     return rows * per_seq
 
 
+def real_forward_flops(lengths: list[int], shape: dict[str, int]) -> float:
+    """Forward FLOPs of the real tokens only: each sequence at its own length."""
+    return sum(forward_flops(1, length, shape) for length in lengths)
+
+
 class ShapeRecorder:
     """Forward pre-hook on the SentenceTransformer: records the padded shape of every forward."""
 
     def __init__(self, model: Any) -> None:
         self.train: list[tuple[int, int, int]] = []  # (rows, padded length, real tokens)
         self.encode: list[tuple[int, int, int]] = []
+        self.train_lengths: list[int] = []  # real length of every training sequence
         self.handle = model.register_forward_pre_hook(self._hook)
 
     def _hook(self, module: Any, args: tuple[Any, ...]) -> None:
@@ -135,10 +166,11 @@ class ShapeRecorder:
             return
         ids = features["input_ids"]
         mask = features.get("attention_mask")
-        real = int(mask.sum()) if mask is not None else ids.numel()
-        record = (int(ids.shape[0]), int(ids.shape[1]), real)
+        lengths = mask.sum(1).tolist() if mask is not None else [int(ids.shape[1])] * int(ids.shape[0])
+        record = (int(ids.shape[0]), int(ids.shape[1]), int(sum(lengths)))
         if torch.is_grad_enabled() and module.training:
             self.train.append(record)
+            self.train_lengths.extend(int(n) for n in lengths)
         else:
             self.encode.append(record)
 
@@ -209,7 +241,9 @@ def training_args(out: str, batch: int, steps: int, **extra: Any) -> Any:
     )
 
 
-def run_side(side: str, train: Any, batch: int, steps: int, max_seq_length: int) -> dict[str, Any]:
+def run_side(
+    side: str, train: Any, batch: int, steps: int, max_seq_length: int, model_name: str = "minilm"
+) -> dict[str, Any]:
     """One timed ``trainer.train()`` of ``side`` on a fresh model."""
     from sentence_transformers import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
@@ -219,7 +253,7 @@ def run_side(side: str, train: Any, batch: int, steps: int, max_seq_length: int)
     from bscl.models import load_model
     from bscl.training import BSCLTrainer
 
-    model = load_model("minilm", max_seq_length=max_seq_length)
+    model = load_model(model_name, max_seq_length=max_seq_length, padding_free=side in PADDING_FREE_SIDES)
     shape = encoder_shape(model)
     timer = StepTimer()
     factory = None
@@ -268,7 +302,9 @@ def run_side(side: str, train: Any, batch: int, steps: int, max_seq_length: int)
     rows = sum(r for r, _, _ in recorder.train)
     padded = sum(r * length for r, length, _ in recorder.train)
     real = sum(t for _, _, t in recorder.train)
-    train_flops = 3.0 * train_fwd
+    real_train_flops = 3.0 * real_forward_flops(recorder.train_lengths, shape)
+    # what the side computes: padded shapes, or only the real tokens for a padding-free side
+    train_flops = real_train_flops if side in PADDING_FREE_SIDES else 3.0 * train_fwd
     return {
         "side": side,
         "wall_s": wall,
@@ -287,6 +323,9 @@ def run_side(side: str, train: Any, batch: int, steps: int, max_seq_length: int)
         "padding_efficiency": real / padded if padded else float("nan"),
         "mean_padded_length": padded / rows if rows else float("nan"),
         "train_flops": train_flops,
+        "padded_train_flops": 3.0 * train_fwd,
+        "real_train_flops": real_train_flops,
+        "real_train_gflops_per_s": real_train_flops / wall / 1e9,
         "encode_flops": encode_fwd,
         "train_gflops_per_s": train_flops / wall / 1e9,
         "train_gflops_per_s_in_steps": train_flops / sum(timer.step_s) / 1e9
@@ -298,41 +337,101 @@ def run_side(side: str, train: Any, batch: int, steps: int, max_seq_length: int)
     }
 
 
+# ---- encode pass ----------------------------------------------------------------------------------------
+
+
+def encode_side(
+    padding_free: bool, texts: list[str], batch: int, max_seq_length: int, model_name: str
+) -> Any:
+    """One timed ``model.encode`` over ``texts`` on a fresh model; returns (seconds, embeddings)."""
+    from bscl.models import load_model
+
+    model = load_model(model_name, max_seq_length=max_seq_length, padding_free=padding_free)
+    t0 = time.perf_counter()
+    emb = model.encode(texts, batch_size=batch, convert_to_numpy=True, show_progress_bar=False)
+    return time.perf_counter() - t0, emb
+
+
+def encode_benchmark(
+    texts: list[str], batch: int, rounds: int, max_seq_length: int, model_name: str
+) -> dict[str, Any]:
+    """Sentences/s of ``model.encode``, padded vs padding-free, alternating; embeddings compared."""
+    import numpy as np
+
+    encode_side(False, texts[:batch], batch, max_seq_length, model_name)  # warm-up
+    encode_side(True, texts[:batch], batch, max_seq_length, model_name)
+    times: dict[str, list[float]] = {"padded": [], "padding-free": []}
+    diff = 0.0
+    for rnd in range(rounds):
+        order = [False, True] if rnd % 2 == 0 else [True, False]
+        embs = {}
+        for free in order:
+            seconds, embs[free] = encode_side(free, texts, batch, max_seq_length, model_name)
+            times["padding-free" if free else "padded"].append(seconds)
+        diff = max(diff, float(np.abs(embs[True] - embs[False]).max()))
+    out: dict[str, Any] = {"texts": len(texts), "batch_size": batch, "max_abs_diff": diff}
+    for name, ts in times.items():
+        out[name] = {"seconds": ts, "sentences_per_s": len(texts) / statistics.median(ts)}
+    out["ratio"] = out["padding-free"]["sentences_per_s"] / out["padded"]["sentences_per_s"]
+    print(
+        f"encode {len(texts)} texts: padded {out['padded']['sentences_per_s']:.1f}/s, padding-free "
+        f"{out['padding-free']['sentences_per_s']:.1f}/s (ratio {out['ratio']:.3f}; max |diff| {diff:.1e})",
+        flush=True,
+    )
+    return out
+
+
 # ---- report -------------------------------------------------------------------------------------------
 
 
 def markdown(result: dict[str, Any]) -> str:
     peak = result["peak_gflops"]
     lines = [
-        "| side | round | load (start/end) | wall (s) | steps (s) | grouping (s) | other (s) | pairs | pairs/s | mean padded len | padding eff. | train GFLOP | GFLOP/s | MFU |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| side | round | load (start/end) | wall (s) | steps (s) | grouping (s) | other (s) | pairs | pairs/s | "
+        "mean padded len | padding eff. | train GFLOP (computed) | GFLOP/s | MFU | real-token MFU |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["runs"]:
         lines.append(
-            f"| {r['side']} | {r['round']} | {r['load_avg_1min_start']:.1f}/{r['load_avg_1min_end']:.1f} | {r['wall_s']:.1f} | {r['step_s_sum']:.1f} | "
-            f"{r['grouping']['total_s']:.1f} | {r['other_s'] - r['grouping']['total_s']:.1f} | {r['pairs']} | "
-            f"{r['pairs_per_s']:.2f} | {r['mean_padded_length']:.1f} | {r['padding_efficiency']:.2f} | "
-            f"{r['train_flops'] / 1e9:.0f} | {r['train_gflops_per_s']:.1f} | {r['train_gflops_per_s'] / peak:.3f} |"
+            f"| {r['side']} | {r['round']} | {r['load_avg_1min_start']:.1f}/{r['load_avg_1min_end']:.1f} | "
+            f"{r['wall_s']:.1f} | {r['step_s_sum']:.1f} | {r['grouping']['total_s']:.1f} | "
+            f"{r['other_s'] - r['grouping']['total_s']:.1f} | {r['pairs']} | {r['pairs_per_s']:.2f} | "
+            f"{r['mean_padded_length']:.1f} | {r['padding_efficiency']:.2f} | {r['train_flops'] / 1e9:.0f} | "
+            f"{r['train_gflops_per_s']:.1f} | {r['train_gflops_per_s'] / peak:.3f} | "
+            f"{r['real_train_gflops_per_s'] / peak:.3f} |"
         )
     s = result["summary"]
     lines += [
         "",
-        "| side | median pairs/s | median GFLOP/s | MFU (whole train()) | MFU (inside steps) |",
-        "|---|---|---|---|---|",
+        "| side | median pairs/s | median GFLOP/s | MFU (whole train()) | MFU (inside steps) | real-token MFU |",
+        "|---|---|---|---|---|---|",
     ]
     for side in result["config"]["sides"]:
         m = s[side]
         lines.append(
             f"| {side}: {LABELS[side]} | {m['pairs_per_s']:.2f} | {m['gflops_per_s']:.1f} | "
-            f"{m['mfu']:.3f} | {m['mfu_in_steps']:.3f} |"
+            f"{m['mfu']:.3f} | {m['mfu_in_steps']:.3f} | {m['real_mfu']:.3f} |"
         )
     lines.append("")
+    task = result["config"]["task"]
     for side, ratio in s["ratios"].items():
+        if side in PADDING_FREE_SIDES:
+            target = f"target >= {RATIO_TARGETS[task]} on {task}; real-token MFU target >= {REAL_MFU_TARGET}"
+        else:
+            target = "target >= 1.05; MFU target >= 0.70"
         lines.append(
-            f"ratio {side} / st (median pairs/s): **{ratio:.3f}** (target >= 1.05); "
-            f"{side} MFU **{s[side]['mfu']:.3f}**, st MFU {s['st']['mfu']:.3f} (target >= 0.70)"
+            f"ratio {side} / st (median pairs/s): **{ratio:.3f}**; {side} MFU **{s[side]['mfu']:.3f}**, "
+            f"real-token MFU **{s[side]['real_mfu']:.3f}**, st MFU {s['st']['mfu']:.3f} ({target})"
         )
     lines.append(f"peak fp32 matmul {peak:.1f} GFLOP/s ({result['peak'][0]['size']}^2, best of start/end)")
+    enc = result.get("encode")
+    if enc:
+        lines.append(
+            f"encode pass ({enc['texts']} texts, batch {enc['batch_size']}): model.encode padded "
+            f"{enc['padded']['sentences_per_s']:.1f} sentences/s, padding-free "
+            f"{enc['padding-free']['sentences_per_s']:.1f} sentences/s: **ratio {enc['ratio']:.3f}** "
+            f"(max |embedding diff| {enc['max_abs_diff']:.1e})"
+        )
     return "\n".join(lines)
 
 
@@ -347,8 +446,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1, help="epochs the --steps cover (sets the subset)")
     parser.add_argument("--train-subset", type=int, default=None, help="pairs (default steps*batch/epochs)")
     parser.add_argument("--max-seq-length", type=int, default=90)
+    parser.add_argument("--task", default="stsb", choices=TASKS, help="stsb (short texts) or cqa-a (long)")
+    parser.add_argument(
+        "--model", default="minilm", help="model name for bscl.models.load_model (tiny: smoke)"
+    )
     parser.add_argument("--peak-size", type=int, default=2048)
     parser.add_argument("--peak-repeats", type=int, default=10)
+    parser.add_argument(
+        "--encode", type=int, default=0, help="also time the encode pass on this many texts (0: skip)"
+    )
+    parser.add_argument("--encode-batch-size", type=int, default=64)
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     parser.add_argument("--sides", default=",".join(SIDES), help=f"comma-separated, from {', '.join(SIDES)}")
     args = parser.parse_args()
@@ -362,13 +469,13 @@ def main() -> None:
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
-    task = load_task("stsb")
+    task = load_task(args.task)
     n = args.train_subset or math.ceil(args.steps * args.batch_size / args.epochs)
     n = min(n, len(task.train))
     train = task.train.shuffle(seed=0).select(range(n))  # what ``bscl train --data.train_subset n`` takes
     print(
-        f"STSb train subset: {n} of {len(task.train)} pairs; batch {args.batch_size}, {args.steps} steps, "
-        f"{torch.get_num_threads()} threads; load average {os.getloadavg()}",
+        f"{task.name} train subset: {n} of {len(task.train)} pairs; model {args.model}, batch {args.batch_size}, "
+        f"{args.steps} steps, {torch.get_num_threads()} threads; load average {os.getloadavg()}",
         flush=True,
     )
 
@@ -378,14 +485,14 @@ def main() -> None:
     warm = train.select(range(min(n, args.warmup_steps * args.batch_size)))
     for side in sides:
         t0 = time.perf_counter()
-        run_side(side, warm, args.batch_size, args.warmup_steps, args.max_seq_length)
+        run_side(side, warm, args.batch_size, args.warmup_steps, args.max_seq_length, args.model)
         print(f"warm-up {side}: {time.perf_counter() - t0:.1f} s", flush=True)
 
     config = {**vars(args), "out": str(args.out) if args.out else None, "train_pairs": n, "sides": sides}
     runs = []
     for rnd in range(args.rounds):
         for side in sides[rnd % len(sides) :] + sides[: rnd % len(sides)]:  # rotate who goes first
-            r = run_side(side, train, args.batch_size, args.steps, args.max_seq_length)
+            r = run_side(side, train, args.batch_size, args.steps, args.max_seq_length, args.model)
             r["round"] = rnd + 1
             runs.append(r)
             if args.out is not None:  # partial results, in case the run is cut short
@@ -395,9 +502,15 @@ def main() -> None:
             print(
                 f"round {rnd + 1} {side}: {r['wall_s']:.1f} s, {r['pairs_per_s']:.2f} pairs/s, "
                 f"steps {r['step_s_sum']:.1f} s, grouping {r['grouping']['total_s']:.1f} s, "
-                f"{r['train_gflops_per_s']:.1f} GFLOP/s, load {r['load_avg_1min_end']:.2f}",
+                f"{r['train_gflops_per_s']:.1f} GFLOP/s ({r['real_train_gflops_per_s']:.1f} on real tokens), "
+                f"load {r['load_avg_1min_end']:.2f}",
                 flush=True,
             )
+
+    encode = None
+    if args.encode > 0:
+        texts = list(dict.fromkeys(task.train.shuffle(seed=1)["anchor"]))[: args.encode]
+        encode = encode_benchmark(texts, args.encode_batch_size, args.rounds, args.max_seq_length, args.model)
 
     peaks.append(peak_matmul_gflops(args.peak_size, args.peak_repeats))
     print(f"peak fp32 matmul (end): {peaks[1]['gflops']:.1f} GFLOP/s", flush=True)
@@ -413,14 +526,23 @@ def main() -> None:
             "gflops_per_s": gf,
             "mfu": gf / peak,
             "mfu_in_steps": gf_steps / peak,
+            "real_mfu": statistics.median(r["real_train_gflops_per_s"] for r in mine) / peak,
         }
     summary["ratios"] = {
         side: summary[side]["pairs_per_s"] / summary["st"]["pairs_per_s"] for side in sides if side != "st"
     }
-    summary["targets_met"] = {
-        side: {"ratio>=1.05": ratio >= 1.05, "mfu>=0.70": summary[side]["mfu"] >= 0.70}
-        for side, ratio in summary["ratios"].items()
-    }
+    summary["targets_met"] = {}
+    for side, ratio in summary["ratios"].items():
+        if side in PADDING_FREE_SIDES:
+            summary["targets_met"][side] = {
+                f"ratio>={RATIO_TARGETS[args.task]}": ratio >= RATIO_TARGETS[args.task],
+                f"real_mfu>={REAL_MFU_TARGET}": summary[side]["real_mfu"] >= REAL_MFU_TARGET,
+            }
+        else:
+            summary["targets_met"][side] = {
+                "ratio>=1.05": ratio >= 1.05,
+                "mfu>=0.70": summary[side]["mfu"] >= 0.70,
+            }
     result = {
         "config": config,
         "machine": {
@@ -434,6 +556,7 @@ def main() -> None:
         "peak_gflops": peak,
         "runs": runs,
         "summary": summary,
+        "encode": encode,
     }
     print()
     print(markdown(result))

@@ -43,6 +43,7 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "softcse-weight-dups": ("softcse-weight", {"tau": 0.1, "beta": -1.0, "duplicates": True}),
 }
 MINI_BATCH_SIZE = 3
+PADDING_FREE_CASE = "bsc-dups-labels-coordinate-tau"  # also run with the padding-free forward
 
 
 def init(rank: int, world_size: int, port: int) -> None:
@@ -107,6 +108,14 @@ def equivalence_worker(rank: int, world_size: int, port: int, out: str) -> None:
                 results[(case, cached)] = loss_and_grads(
                     ddp, loss, QUERIES[rows], ANSWERS[rows], LABELS[rows]
                 )
+        # the first case again with the padding-free forward (bscl.padding_free): same numbers
+        free = load_model("tiny", seed=0, padding_free=True).double().eval()
+        ddp_free = DistributedDataParallel(free, find_unused_parameters=True)
+        for cached in (False, True):
+            loss = build(ddp_free, PADDING_FREE_CASE, cached, gather=True)
+            results[("padding-free", cached)] = loss_and_grads(
+                ddp_free, loss, QUERIES[rows], ANSWERS[rows], LABELS[rows]
+            )
         torch.save(results, Path(out) / f"rank{rank}_equivalence.pt")
     finally:
         dist.destroy_process_group()

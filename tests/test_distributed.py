@@ -54,6 +54,12 @@ def test_gathered_loss_and_gradients_equal_the_concatenated_batch(tmp_path):
                     value, want_value, atol=1e-9, rtol=1e-9, msg=f"{case} {cached} {rank}"
                 )
                 _close(grads, want_grads, atol=1e-9, rtol=1e-7)
+        if case == H.PADDING_FREE_CASE:  # DDP + padding-free forward == one padded process
+            for cached in (False, True):
+                for rank, results in enumerate(ranks):
+                    value, grads = results[("padding-free", cached)]
+                    torch.testing.assert_close(value, want_value, atol=1e-9, rtol=1e-9, msg=f"pf {rank}")
+                    _close(grads, want_grads, atol=1e-9, rtol=1e-7)
 
 
 @pytest.mark.slow

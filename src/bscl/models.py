@@ -166,11 +166,14 @@ def load_model(
     seed: int = 0,
     max_seq_length: int | None = None,
     device: str = "cpu",
+    padding_free: bool = False,
 ) -> SentenceTransformer:  # noqa: F821
     """Load a bi-encoder by name (see the module docstring) as a ``SentenceTransformer``.
 
     A plain transformers folder (no ``modules.json``) gets mean pooling on top. ``max_seq_length``
-    overrides the model's (the paper uses 90 tokens).
+    overrides the model's (the paper uses 90 tokens). ``padding_free`` runs the encoder on the real
+    tokens only (:mod:`bscl.padding_free`; same parameters, same outputs; BERT family only, other
+    architectures keep the padded path with a warning).
     """
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
@@ -200,4 +203,8 @@ def load_model(
             ) from err
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length
+    if padding_free:
+        from bscl.padding_free import enable_padding_free
+
+        enable_padding_free(model)
     return model

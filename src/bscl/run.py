@@ -164,7 +164,10 @@ def prepare_task(cfg: RunConfig, root: Path | None) -> Task:
         # the paper ranks the claims with a pretrained SBERT: here the zero-shot model of the run
         options["negatives"] = da.negatives
         options["model"] = load_model(
-            cfg.train.model, seed=cfg.train.seed, max_seq_length=cfg.train.max_seq_length
+            cfg.train.model,
+            seed=cfg.train.seed,
+            max_seq_length=cfg.train.max_seq_length,
+            padding_free=cfg.train.padding_free,
         )
     with recording_reads() as files:
         task = load_task(da.task, root, seed=0, **options)
@@ -255,7 +258,7 @@ def train_seed(
     from sentence_transformers.base.sampler import BatchSamplers
 
     tr = cfg.train
-    model = load_model(tr.model, seed=seed, max_seq_length=tr.max_seq_length)
+    model = load_model(tr.model, seed=seed, max_seq_length=tr.max_seq_length, padding_free=tr.padding_free)
     train = _subset(task, cfg)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     peer = peer_loss_from_config(cfg, task, model, train) if cfg.loss.name in PEER_LOSSES else None
@@ -421,7 +424,12 @@ def _train_locked(cfg: RunConfig, task: Task, out: Path) -> dict[str, Any]:
         )
     try:
         if cfg.eval.before and "before" not in metrics and is_main_process():
-            base = load_model(cfg.train.model, seed=cfg.train.seed, max_seq_length=cfg.train.max_seq_length)
+            base = load_model(
+                cfg.train.model,
+                seed=cfg.train.seed,
+                max_seq_length=cfg.train.max_seq_length,
+                padding_free=cfg.train.padding_free,
+            )
             metrics["before"] = {
                 split: evaluate(base, task, split, batch_size=cfg.eval.batch_size)
                 for split in ("dev", "test")

@@ -21,7 +21,7 @@ DEFAULT_OUTPUT_DIR = Path("runs") / "eval"
 def _load_model(name_or_path: str) -> Any:
     from bscl.models import load_model
 
-    return load_model(name_or_path)
+    return load_model(name_or_path, padding_free=True)  # same outputs as padded, fewer FLOPs
 
 
 def default_output(task: str, model: str, split: str) -> Path:

@@ -93,6 +93,7 @@ class TrainConfig:
     logging_steps: int = 10
     resume: bool = True  #: continue from the last checkpoint in output_dir
     overwrite: bool = False  #: delete the previous run in output_dir first (instead of resuming / refusing)
+    padding_free: bool = True  #: padding-free encoder forward where supported (BERT); see bscl.padding_free
 
 
 @dataclass
