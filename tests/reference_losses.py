@@ -37,7 +37,7 @@ authors normalise ``torch.cat(reps[1:])``, so batch statistics of the answer sid
     l2:            x_r / ||x_r||_2                      (a zero row stays zero)
     coordinate:    x_rc / (max_r x_rc - min_r x_rc)     (no centring; zero range -> unscaled)
     coordinate-l2: x_rc / sqrt(sum_r x_rc^2)            (zero norm -> unscaled)
-    zscore:        (x_rc - mean_r x_rc) / std_r x_rc    (population std; zero std -> centred only, = 0)
+    zscore:        (x_rc - mean_r x_rc) / std_r x_rc    (population std; a constant column -> 0)
     none:          x_rc
 
 The authors' forward is transcribed separately (``authors_bsc``, ``authors_combo``) as a second,
@@ -137,6 +137,10 @@ def normalize(rows, method: str) -> Rows:
             scale = math.sqrt(sum(v * v for v in col))
             centre = 0.0
         elif method == "zscore":
+            if max(col) == min(col):  # no variance: exactly 0 (a rounded mean would leave ulp noise)
+                for r in range(n):
+                    out[r][c] = 0.0
+                continue
             centre = sum(col) / n
             scale = math.sqrt(sum((v - centre) ** 2 for v in col) / n)
         else:
@@ -318,8 +322,14 @@ def mse(q, a, labels) -> float:
 
 
 def pearson_r(x: Sequence[float], y: Sequence[float]) -> float:
-    """Pearson correlation; 0 when either centred vector is zero (one row, constant values)."""
+    """Pearson correlation; 0 when x or y has no variance (one row, all values equal).
+
+    "No variance" is tested exactly (max == min): a rounded mean of equal values can leave ulp noise
+    whose correlation would be arbitrary.
+    """
     n = len(x)
+    if max(x) == min(x) or max(y) == min(y):
+        return 0.0
     mx, my = sum(x) / n, sum(y) / n
     cx, cy = [v - mx for v in x], [v - my for v in y]
     nx, ny = math.sqrt(dot(cx, cx)), math.sqrt(dot(cy, cy))

@@ -6,8 +6,8 @@ constant column, zero vectors, huge magnitudes} x {float64, float32, bfloat16, f
 For each cell: the forward value is finite, the gradients of q and a are finite, and the value equals
 the float64 loop reference (``reference_losses``, run on the same rounded inputs) within the dtype's
 precision. The reference's conventions are the defined values: a zero L2 row stays zero, a zero
-coordinate range / norm leaves the column unscaled, a zero std leaves the column centred (= 0), the
-cosine with a zero vector is 0, Pearson without variance is 0 (loss 1). Consequences asserted
+coordinate range / norm leaves the column unscaled, a constant column z-scores to 0, the
+cosine with a zero vector is 0, Pearson without variance (all values equal) is 0 (loss 1). Consequences asserted
 explicitly in ``test_defined_values``: plain BSC of identical rows = log m (all logits equal; every
 normalization), of zero vectors = log m, of one row = 0, and any contrastive loss without a positive
 row = 0 with a zero gradient.
@@ -178,15 +178,19 @@ def test_no_positive_row_is_zero_with_zero_gradient(loss, normalization, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=_dtype_id)
-@pytest.mark.parametrize("case", ["batch1", "identical"])
+@pytest.mark.parametrize("case", ["batch1", "identical", "constant_labels"])
 def test_pearson_without_variance_is_one_with_zero_gradient(case, dtype):
-    # the docstring: "the loss is 1 with zero gradient rather than NaN"
-    q, a, y, _ = _case(case, dtype)
-    got = F.pearson_loss(q, a, y)
-    assert got.double().item() == _approx(dtype, 1.0)
-    got.backward()
-    assert torch.isfinite(q.grad).all() and torch.count_nonzero(q.grad) == 0
-    assert torch.isfinite(a.grad).all() and torch.count_nonzero(a.grad) == 0
+    # the docstring: "a batch of one pair (or constant labels) ... the loss is 1 with zero gradient"
+    q, a, y, _ = _case("constant_column" if case == "constant_labels" else case, dtype)
+    if case == "constant_labels":
+        y = torch.full_like(y, 0.5)
+    for fn in (F.pearson_loss, lambda q, a, y: F.pearson_combo_loss(q, a, y, TAU, mu=0.0)):
+        q.grad = a.grad = None
+        got = fn(q, a, y)
+        assert got.double().item() == _approx(dtype, 1.0)
+        got.backward()
+        assert torch.isfinite(q.grad).all() and torch.count_nonzero(q.grad) == 0
+        assert torch.isfinite(a.grad).all() and torch.count_nonzero(a.grad) == 0
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=_dtype_id)
