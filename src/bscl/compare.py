@@ -130,6 +130,9 @@ def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
     finally:
         records.regenerate(ns.results_dir, ns.results_file)
         print(f"tables regenerated in {ns.results_file}", flush=True)
+    table = records.tables(records.load_records(ns.results_dir)).get(task)
+    if table:
+        print(f"\n{task} (records in {ns.results_dir}):\n{table}", flush=True)
     return written
 
 
