@@ -22,7 +22,11 @@ def normalize(x: np.ndarray, method: str, eps: float = 1e-8) -> np.ndarray:
     elif method == "coordinate":
         for c in range(d):
             span = max(x[:, c]) - min(x[:, c])
-            out[:, c] = x[:, c] / max(span, eps)
+            out[:, c] = x[:, c] / span if span > 0 else x[:, c]  # zero range: unscaled
+    elif method == "coordinate-l2":
+        for c in range(d):
+            norm = math.sqrt(sum(v * v for v in x[:, c]))
+            out[:, c] = x[:, c] / norm if norm > 0 else x[:, c]
     elif method == "zscore":
         for c in range(d):
             mean = sum(x[:, c]) / m
@@ -39,13 +43,21 @@ def cosine(u: np.ndarray, v: np.ndarray) -> float:
     return float(sum(s * t for s, t in zip(u, v, strict=True)) / max(nu * nv, 1e-16))
 
 
-def _positives(i: int, m: int, ids, positive) -> list[int]:
-    out = []
-    for j in range(m):
-        same = (j == i) if ids is None else (ids[j] == ids[i])
-        if same and (positive is None or positive[j]):
-            out.append(j)
-    return out
+def positive_sets(m: int, q_ids, a_ids, positive):
+    """(q->a, a->q) positive matrices of the duplicate semantics (issue 11): the text pair (q_i, a_j)
+    is positive iff some row r has text(q_r) = text(q_i), text(a_r) = text(a_j) and y_r > t; a row
+    adds a term only when its own label is positive. Text identity: ids, else the row index."""
+    qi = list(range(m)) if q_ids is None else list(q_ids)
+    ai = list(range(m)) if a_ids is None else list(a_ids)
+    ok = [True] * m if positive is None else list(positive)
+    pair = [[any(qi[r] == qi[i] and ai[r] == ai[j] and ok[r] for r in range(m)) for j in range(m)] for i in range(m)]
+    qa = [[pair[i][j] and ok[i] for j in range(m)] for i in range(m)]
+    aq = [[pair[i][j] and ok[j] for i in range(m)] for j in range(m)]
+    return qa, aq
+
+
+def _positives(i: int, m: int, pos) -> list[int]:
+    return [j for j in range(m) if pos[i][j]]
 
 
 def _logsumexp(values: list[float]) -> float:
@@ -53,16 +65,16 @@ def _logsumexp(values: list[float]) -> float:
     return top + math.log(sum(math.exp(v - top) for v in values))
 
 
-def supcon_direction(logit, m: int, ids, positive) -> float:
+def supcon_direction(logit, m: int, pos) -> float:
     """-1/m sum_i 1/|P_i| sum_{p in P_i} log( e^{z_ip} / sum_k e^{z_ik} ), logit(i, k, is_pos) -> z."""
     total = 0.0
     for i in range(m):
-        pos = _positives(i, m, ids, positive)
-        if not pos:
+        pos_i = _positives(i, m, pos)
+        if not pos_i:
             continue
-        row = [logit(i, k, k in pos) for k in range(m)]
+        row = [logit(i, k, k in pos_i) for k in range(m)]
         lse = _logsumexp(row)
-        total += -sum(row[p] - lse for p in pos) / len(pos)
+        total += -sum(row[p] - lse for p in pos_i) / len(pos_i)
     return total / m
 
 
@@ -87,13 +99,14 @@ def bsc(
     """Eq. 1 (symmetric) / eq. 2 (one direction) with eq. 3-4 (duplicates) and eq. 5 (labeled negatives)."""
     qn, an = normalize(q, normalization), normalize(a, normalization)
     m = qn.shape[0]
-    positive = None if labels is None else [y >= threshold for y in labels]
+    positive = None if labels is None else [y > threshold for y in labels]
 
     def s(i, j):
         return sum(qn[i, k] * an[j, k] for k in range(qn.shape[1])) / tau
 
-    fwd = supcon_direction(lambda i, k, _p: s(i, k), m, q_ids, positive)
-    bwd = supcon_direction(lambda i, k, _p: s(k, i), m, a_ids, positive) if symmetric else None
+    qa, aq = positive_sets(m, q_ids, a_ids, positive)
+    fwd = supcon_direction(lambda i, k, _p: s(i, k), m, qa)
+    bwd = supcon_direction(lambda i, k, _p: s(k, i), m, aq) if symmetric else None
     return _combine(fwd, bwd, combine)
 
 
@@ -126,7 +139,7 @@ def triplet(q, a, labels, margin, threshold=0.5, q_ids=None) -> float:
         group = [j for j in range(m) if ids[j] == ids[i]]
         for p in group:
             for n in group:
-                if labels[p] >= threshold and labels[n] < threshold:
+                if labels[p] > threshold and labels[n] <= threshold:
                     d_pos = 1 - cosine(q[i], a[p])
                     d_neg = 1 - cosine(q[i], a[n])
                     terms.append(max(0.0, d_pos - d_neg + margin))
@@ -152,13 +165,14 @@ def focal(
     """Focal-InfoNCE: positive logits s^2/tau, negative logits s(s+m)/tau."""
     c = _cos_matrix(q, a)
     m = len(q)
-    positive = None if labels is None else [y >= threshold for y in labels]
+    positive = None if labels is None else [y > threshold for y in labels]
 
     def z(s, is_pos):
         return s * s / tau if is_pos else s * (s + margin) / tau
 
-    fwd = supcon_direction(lambda i, k, p: z(c[i][k], p), m, q_ids, positive)
-    bwd = supcon_direction(lambda i, k, p: z(c[k][i], p), m, a_ids, positive) if symmetric else None
+    qa, aq = positive_sets(m, q_ids, a_ids, positive)
+    fwd = supcon_direction(lambda i, k, p: z(c[i][k], p), m, qa)
+    bwd = supcon_direction(lambda i, k, p: z(c[k][i], p), m, aq) if symmetric else None
     return _combine(fwd, bwd, combine)
 
 
@@ -168,12 +182,14 @@ def softcse_weight(
     """Weighted negatives: w_ij = n_i * exp(beta s_ij / tau) / sum_{k neg} exp(beta s_ik / tau)."""
     c = _cos_matrix(q, a)
     m = len(q)
-    positive = None if labels is None else [y >= threshold for y in labels]
+    positive = None if labels is None else [y > threshold for y in labels]
 
-    def direction(sim, ids):
+    qa, aq = positive_sets(m, q_ids, a_ids, positive)
+
+    def direction(sim, sets):
         total = 0.0
         for i in range(m):
-            pos = _positives(i, m, ids, positive)
+            pos = _positives(i, m, sets)
             if not pos:
                 continue
             neg = [k for k in range(m) if k not in pos]
@@ -185,8 +201,8 @@ def softcse_weight(
             total += -sum(sim(i, p) / tau - math.log(den) for p in pos) / len(pos)
         return total / m
 
-    fwd = direction(lambda i, k: c[i][k], q_ids)
-    bwd = direction(lambda i, k: c[k][i], a_ids) if symmetric else None
+    fwd = direction(lambda i, k: c[i][k], qa)
+    bwd = direction(lambda i, k: c[k][i], aq) if symmetric else None
     return _combine(fwd, bwd, combine)
 
 
@@ -196,11 +212,12 @@ def softcse_temperature(
     """Per-negative temperature tau_ij = tau * exp(gamma * s_ij)."""
     c = _cos_matrix(q, a)
     m = len(q)
-    positive = None if labels is None else [y >= threshold for y in labels]
+    positive = None if labels is None else [y > threshold for y in labels]
 
     def z(s, is_pos):
         return s / tau if is_pos else s / (tau * math.exp(gamma * s))
 
-    fwd = supcon_direction(lambda i, k, p: z(c[i][k], p), m, q_ids, positive)
-    bwd = supcon_direction(lambda i, k, p: z(c[k][i], p), m, a_ids, positive) if symmetric else None
+    qa, aq = positive_sets(m, q_ids, a_ids, positive)
+    fwd = supcon_direction(lambda i, k, p: z(c[i][k], p), m, qa)
+    bwd = supcon_direction(lambda i, k, p: z(c[k][i], p), m, aq) if symmetric else None
     return _combine(fwd, bwd, combine)

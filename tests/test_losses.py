@@ -15,6 +15,7 @@ from bscl.losses.modules import (
     ComboLoss,
     FocalInfoNCELoss,
     MSELoss,
+    PearsonComboLoss,
     PearsonLoss,
     SoftCSETemperatureLoss,
     SoftCSEWeightLoss,
@@ -64,7 +65,7 @@ def _tol(dtype):
 # against the naive formulas, over the grid
 # --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("m", "d", "tau", "dtype"), GRID, ids=GRID_IDS)
-@pytest.mark.parametrize("normalization", ["l2", "coordinate", "zscore", "none"])
+@pytest.mark.parametrize("normalization", ["l2", "coordinate", "coordinate-l2", "zscore", "none"])
 @pytest.mark.parametrize("symmetric", [True, False])
 def test_bsc_plain_matches_reference(m, d, tau, dtype, normalization, symmetric):
     q, a, _, _, _ = _batch(m, d, dtype)
@@ -380,7 +381,7 @@ def test_mismatched_shapes_and_labels():
         F.mse_cosine_loss(torch.randn(3, 4), torch.randn(3, 4), torch.ones(5))
     with pytest.raises(ValueError, match="normalization"):
         F.bsc_loss(torch.randn(3, 4), torch.randn(3, 4), normalization="max")
-    with pytest.raises(ValueError, match="unknown loss"):
+    with pytest.raises(ValueError, match="'nope' is unknown"):
         build_loss("nope")
     with pytest.raises(ValueError, match="margin"):
         TripletLoss(margin=-1)
@@ -399,7 +400,7 @@ def test_label_losses_require_labels(cls):
     ("module", "functional"),
     [
         (
-            BSCLoss(0.1, normalization="coordinate"),
+            BSCLoss(0.1, normalization="coordinate", use_labels=False),
             lambda q, a, y: F.bsc_loss(q, a, 0.1, normalization="coordinate"),
         ),
         (
@@ -413,11 +414,20 @@ def test_label_losses_require_labels(cls):
             ComboLoss(0.1, mu=0.4, use_labels=False),
             lambda q, a, y: 0.4 * F.bsc_loss(q, a, 0.1) + 0.6 * F.mse_cosine_loss(q, a, y),
         ),
-        (FocalInfoNCELoss(), lambda q, a, y: F.focal_infonce_loss(q, a, 0.05, margin=0.3)),
-        (SoftCSEWeightLoss(beta=-1.0), lambda q, a, y: F.softcse_weight_loss(q, a, 0.05, beta=-1.0)),
+        # defaults: labeled negatives on (the CLI's defaults)
+        (FocalInfoNCELoss(), lambda q, a, y: F.focal_infonce_loss(q, a, 0.05, margin=0.3, labels=y)),
+        (
+            SoftCSEWeightLoss(beta=-1.0, use_labels=False),
+            lambda q, a, y: F.softcse_weight_loss(q, a, 0.05, beta=-1.0),
+        ),
         (
             SoftCSETemperatureLoss(gamma=0.5),
-            lambda q, a, y: F.softcse_temperature_loss(q, a, 0.05, gamma=0.5),
+            lambda q, a, y: F.softcse_temperature_loss(q, a, 0.05, gamma=0.5, labels=y),
+        ),
+        (BSCLoss(0.1), lambda q, a, y: F.bsc_loss(q, a, 0.1, labels=y)),
+        (
+            PearsonComboLoss(0.2, mu=0.3, normalization="coordinate-l2"),
+            lambda q, a, y: F.pearson_combo_loss(q, a, y, 0.2, mu=0.3, normalization="coordinate-l2"),
         ),
     ],
 )
