@@ -50,7 +50,10 @@ def positive_sets(m: int, q_ids, a_ids, positive):
     qi = list(range(m)) if q_ids is None else list(q_ids)
     ai = list(range(m)) if a_ids is None else list(a_ids)
     ok = [True] * m if positive is None else list(positive)
-    pair = [[any(qi[r] == qi[i] and ai[r] == ai[j] and ok[r] for r in range(m)) for j in range(m)] for i in range(m)]
+    pair = [
+        [any(qi[r] == qi[i] and ai[r] == ai[j] and ok[r] for r in range(m)) for j in range(m)]
+        for i in range(m)
+    ]
     qa = [[pair[i][j] and ok[i] for j in range(m)] for i in range(m)]
     aq = [[pair[i][j] and ok[j] for i in range(m)] for j in range(m)]
     return qa, aq

@@ -115,7 +115,9 @@ def test_duplicates_are_found_on_the_full_batch(tiny):
     labels = torch.tensor(LABELS, dtype=torch.float64)
     want, _ = _run(tiny, STLoss(tiny, build_loss("focal-infonce", **kwargs)), labels)
     got, _ = _run(tiny, CachedSTLoss(tiny, build_loss("focal-infonce", **kwargs), mini_batch_size=1), labels)
-    no_dups, _ = _run(tiny, STLoss(tiny, build_loss("focal-infonce", **{**kwargs, "duplicates": False})), labels)
+    no_dups, _ = _run(
+        tiny, STLoss(tiny, build_loss("focal-infonce", **{**kwargs, "duplicates": False})), labels
+    )
     assert not torch.allclose(want, no_dups)  # the batch does have duplicates that change the loss
     torch.testing.assert_close(got, want)
 

@@ -51,6 +51,7 @@ from bscl.training.config import RunConfig, resolve_loss_options
 
 logger = logging.getLogger(__name__)
 
+
 def is_main_process() -> bool:
     """Rank 0 under ``torchrun`` (``RANK`` is set before any process group exists), else True."""
     return int(os.environ.get("RANK", "0")) == 0

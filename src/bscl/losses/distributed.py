@@ -98,9 +98,7 @@ def gather_batch(
     return q_all, a_all, labels_all, q_ids_all, a_ids_all
 
 
-def gather_negatives(
-    negatives: Tensor | None, neg_ids: Tensor | None
-) -> tuple[Tensor | None, Tensor | None]:
+def gather_negatives(negatives: Tensor | None, neg_ids: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
     """The global extra negatives: ``(m_r, k, d)`` with autograd and ``(m_r, k)`` ids without, in rank
     order like :func:`gather_batch` (so the global row ``i`` keeps its own negatives). Identity
     without an active multi-process group; every rank has the same ``k`` (the dataset's columns)."""

@@ -69,13 +69,17 @@ LogitsFn = Callable[[Tensor, Tensor], Tensor]
 
 
 class LossOptionError(ValueError):
-    """A bad value of the loss option ``option``: the message is ``f"{option} {detail}"``; the config
-    layer says ``f"--loss.{option} {detail}"``."""
+    """A bad value of the loss option ``option``: the message is ``option`` then ``detail``; the config
+    layer names it ``--loss.<option>`` (:meth:`named`)."""
 
     def __init__(self, option: str, detail: str):
-        super().__init__(f"{option} {detail}")
         self.option = option
         self.detail = detail
+        super().__init__(self.named())
+
+    def named(self, prefix: str = "") -> str:
+        """The message with the option written as ``prefix + option`` (e.g. ``--loss.tau``)."""
+        return f"{prefix}{self.option}{'' if self.detail.startswith('=') else ' '}{self.detail}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -301,7 +305,9 @@ def _contrastive(
     cn = normalize(cands.to(dtype), normalization)  # (m + m k, d): statistics over all candidates
     scores = qn @ cn.transpose(0, 1)  # (m, m + m k)
     positive = None if labels is None else binarize(labels, threshold)
-    pairs = positive_pairs(m, positive=positive, q_ids=q_ids, a_ids=a_ids, neg_ids=neg_ids, k=k, device=q.device)
+    pairs = positive_pairs(
+        m, positive=positive, q_ids=q_ids, a_ids=a_ids, neg_ids=neg_ids, k=k, device=q.device
+    )
     # q -> candidates: row i adds a term only when its own label is positive (eq. 5)
     mask_qa = pairs if positive is None else pairs & positive.view(-1, 1)  # (m, m + m k)
     loss_qa = masked_contrastive_ce(logits_fn(scores, mask_qa), mask_qa)
@@ -519,15 +525,17 @@ def pearson_loss(q: Tensor, a: Tensor, labels: Tensor, eps: float = 1e-8) -> Ten
         r = sum_i x_i y_i / (||x|| ||y|| + eps),   x = cos - mean(cos),  y = labels - mean(labels)
 
     A batch of one pair, constant cosines or constant labels have no correlation: a centred vector
-    is zero, so the loss is 1 with a finite gradient (the square roots are taken only of positive
-    values; float32 for half-precision inputs, where ``eps`` does not underflow).
+    is zero, so the loss is 1 with zero gradient (the square roots are taken only of positive values,
+    and ``r`` is set to 0 rather than divided by ``eps``; float32 for half-precision inputs).
     """
     m = _check_pair(q, a)
     _check_vector("labels", labels, m)
     cos = diagonal_cosine(q, a)  # (m,)
     x = cos - cos.mean()
     y = labels.to(cos.dtype) - labels.to(cos.dtype).mean()
-    r = (x * y).sum() / (_safe_sqrt(x.pow(2).sum()) * _safe_sqrt(y.pow(2).sum()) + eps)
+    den = _safe_sqrt(x.pow(2).sum()) * _safe_sqrt(y.pow(2).sum())
+    # a zero centred vector: r = 0 with zero gradient (not (x . y) / eps, whose gradient y / eps is ~1e8)
+    r = torch.where(den > 0, (x * y).sum() / (den + eps), torch.zeros_like(den))
     return 1 - r
 
 

@@ -225,7 +225,8 @@ class EmbeddingLoss(nn.Module):
         for key in kwargs:
             if key not in known:
                 raise LossOptionError(
-                    key, f"is not an option of {type(self).__name__}; its options: {', '.join(known) or 'none'}"
+                    key,
+                    f"is not an option of {type(self).__name__}; its options: {', '.join(known) or 'none'}",
                 )
         self.opts = self.Options(*args, **kwargs)
 
@@ -291,7 +292,10 @@ class _Contrastive(EmbeddingLoss):
         if self.requires_labels:
             # the regression term always needs the labels; use_labels only says whether the BSC term
             # treats pairs not above the threshold as labeled negatives (eq. 5) or every pair as positive
-            label_kw = {"labels": self._labels(labels), "threshold": o.threshold if o.use_labels else -math.inf}
+            label_kw = {
+                "labels": self._labels(labels),
+                "threshold": o.threshold if o.use_labels else -math.inf,
+            }
         else:
             label_kw = {"labels": labels if o.use_labels else None, "threshold": o.threshold}
         dup = o.duplicates
@@ -379,7 +383,9 @@ class TripletLoss(EmbeddingLoss):
     def forward(self, q, a, labels=None, q_ids=None, a_ids=None, negatives=None, neg_ids=None):
         self._no_negatives(negatives)
         labels = self._labels(labels)
-        return F.triplet_loss(q, a, labels, margin=self.opts.margin, threshold=self.opts.threshold, q_ids=q_ids)
+        return F.triplet_loss(
+            q, a, labels, margin=self.opts.margin, threshold=self.opts.threshold, q_ids=q_ids
+        )
 
 
 class PearsonLoss(EmbeddingLoss):

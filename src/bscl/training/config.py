@@ -71,7 +71,9 @@ def _make_loss_config() -> type:
         "The loss and its options (see ``bscl.losses``); an unset option takes the chosen loss's own\n"
         "default, and ``threshold`` the task's binarization threshold.\n\nArgs:\n" + "\n".join(lines) + "\n"
     )
-    return dataclasses.make_dataclass("LossConfig", fields, namespace={"__doc__": doc, "__module__": __name__})
+    return dataclasses.make_dataclass(
+        "LossConfig", fields, namespace={"__doc__": doc, "__module__": __name__}
+    )
 
 
 LossConfig = _make_loss_config()
@@ -102,7 +104,7 @@ def resolve_loss_options(lo: Any, default_threshold: float | None = None) -> dic
     try:
         options = loss_options(lo.name)
     except LossOptionError as err:
-        raise ValueError(f"--loss.{err}") from None
+        raise ValueError(err.named("--loss.")) from None
     given = given_loss_options(lo)
     for key in given:
         if key not in options:
@@ -115,7 +117,7 @@ def resolve_loss_options(lo: Any, default_threshold: float | None = None) -> dic
     try:
         build_loss(lo.name, **given)
     except LossOptionError as err:
-        raise ValueError(f"--loss.{err.option} {err.detail}") from None
+        raise ValueError(err.named("--loss.")) from None
     return {**options, **given}
 
 
