@@ -24,6 +24,7 @@ from bscl.losses.modules import (
     Temperature,
     TripletLoss,
     build_loss,
+    loss_options,
 )
 
 BATCHES = [1, 2, 5, 12]
@@ -873,3 +874,22 @@ def test_loss_config_docstring_has_one_help_line_per_field():
 def test_unknown_constructor_option_is_a_clear_error():
     with pytest.raises(ValueError, match="margin is not an option of BSCLoss"):
         BSCLoss(margin=0.3)
+
+
+def test_run_records_the_resolved_loss_options():
+    from types import SimpleNamespace
+
+    from bscl.run import loss_from_config, resolved_loss_options
+
+    cfg = _cli_config(["--loss.name", "focal-infonce", "--loss.tau", "0.07"])
+    task = SimpleNamespace(binarize_threshold=0.6)
+    resolved = resolved_loss_options(cfg, task)
+    assert resolved == {
+        **loss_options("focal-infonce"),
+        "name": "focal-infonce",
+        "tau": 0.07,
+        "threshold": 0.6,
+    }
+    loss = loss_from_config(cfg, task)
+    assert isinstance(loss, FocalInfoNCELoss) and loss.opts.threshold == 0.6 and loss.opts.margin == 0.3
+    assert resolved_loss_options(_cli_config(["--loss.name", "mse"]), task) == {"name": "mse"}

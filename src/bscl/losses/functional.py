@@ -234,22 +234,31 @@ def positive_pairs(
     negatives first). ``[i, c]`` is True when some row ``r`` has ``text(q_r) = text(q_i)``,
     ``text(a_r) = text(c)`` and a positive label (``positive[r]``; every row without labels). Text
     identity: equal ids, or the row index without ids. A negative can only match an answer text when
-    both ``a_ids`` and ``neg_ids`` are given (else it is never a positive).
+    both ``a_ids`` and ``neg_ids`` are given (else it is never a positive). Computed as a lookup in a
+    table of the positive text pairs: ``O(m (m + m k))``.
     """
-    eye = torch.eye(m, dtype=torch.bool, device=device)
-    same_q = eye if q_ids is None else q_ids.view(-1, 1) == q_ids.view(1, -1)  # (m, m)
-    rows = same_q if positive is None else same_q & positive.view(1, -1)  # (m, m): [i, r]
-    same_a = eye if a_ids is None else a_ids.view(-1, 1) == a_ids.view(1, -1)  # (m, m): [r, j]
-    if k:
-        if a_ids is not None and neg_ids is not None:
-            same_n = a_ids.view(-1, 1) == neg_ids.reshape(1, -1)  # (m, m k): [r, n]
-        else:
-            same_n = torch.zeros((m, m * k), dtype=torch.bool, device=device)
-        same_a = torch.cat([same_a, same_n], dim=1)  # (m, m + m k)
+    positive = torch.ones(m, dtype=torch.bool, device=device) if positive is None else positive
     if q_ids is None and a_ids is None and k == 0:
-        return rows  # no text repeats: the (label-masked) diagonal
-    # exists r: rows[i, r] and same_a[r, c]  (a boolean matrix product; float32 counts are exact)
-    return (rows.to(torch.float32) @ same_a.to(torch.float32)) > 0  # (m, m + m k)
+        return torch.diag(positive)  # no text repeats: the (label-masked) diagonal
+    # text indices: queries 0..n_q-1; candidates (answers, then negatives) 0..n_c-1, equal text <=> equal index
+    rows = torch.arange(m, device=device)
+    q_text = rows if q_ids is None else torch.unique(q_ids, return_inverse=True)[1]  # (m,)
+    if a_ids is None:  # answers distinct; negatives distinct from everything
+        c_text = torch.arange(m + m * k, device=device)  # (m + m k,)
+    elif k == 0:
+        c_text = torch.unique(a_ids, return_inverse=True)[1]  # (m,)
+    else:
+        negs = neg_ids.reshape(-1) if neg_ids is not None else None
+        if negs is None:  # negatives distinct from the answers and from each other
+            a_text = torch.unique(a_ids, return_inverse=True)[1]  # (m,)
+            c_text = torch.cat([a_text, m + torch.arange(m * k, device=device)])  # (m + m k,)
+        else:
+            c_text = torch.unique(torch.cat([a_ids, negs]), return_inverse=True)[1]  # (m + m k,)
+    # table[qt, ct] > 0: the text pair (qt, ct) is a labeled positive pair (some positive row has it);
+    # index_put_ with accumulate (no boolean indexing: no device sync); indices are < m and < m + m k
+    table = torch.zeros((m, m + m * k), dtype=torch.int32, device=device)
+    table.index_put_((q_text, c_text[:m]), positive.to(torch.int32), accumulate=True)
+    return table[q_text][:, c_text] > 0  # (m, m + m k)
 
 
 def masked_contrastive_ce(logits: Tensor, pos_mask: Tensor) -> Tensor:

@@ -108,8 +108,7 @@ class ContrastiveOptions:
     duplicates: bool = True
 
     def __post_init__(self) -> None:
-        F.check_tau(self.tau)
-        F.check_choice("tau_parametrization", self.tau_parametrization, TAU_PARAMETRIZATIONS)
+        # tau and tau_parametrization: checked by the loss's Temperature
         F.check_choice("combine", self.combine, F.COMBINES)
         if math.isnan(self.threshold):
             raise LossOptionError("threshold", "must be a number (got nan)")
