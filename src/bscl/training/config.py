@@ -68,7 +68,7 @@ def _make_loss_config() -> type:
     lines += [f"    {key}: {text}" for key, text in helps.items()]
     lines.append("    tau_learning_rate: learning rate of a trainable temperature (default 0.001)")
     doc = (
-        "The loss and its options (see ``bscl.losses``); an unset option takes the chosen loss's own\n"
+        "The loss and its options (see ``bscl.losses``).\n\nAn unset option takes the chosen loss's own "
         "default, and ``threshold`` the task's binarization threshold.\n\nArgs:\n" + "\n".join(lines) + "\n"
     )
     return dataclasses.make_dataclass(
