@@ -479,8 +479,7 @@ def _loop_bsc(q, a, tau, labels, threshold, q_ids, a_ids, negatives=None, neg_id
     cands = [v / v.norm() for v in a] + [
         negatives[i, j] / negatives[i, j].norm() for i in range(m) for j in range(k)
     ]
-    cand_text = list(a_ids) + [("neg", int(neg_ids[i, j])) for i in range(m) for j in range(k)]
-    cand_text = [int(t) if not isinstance(t, tuple) else t[1] for t in cand_text]
+    cand_text = [int(t) for t in a_ids] + [int(neg_ids[i, j]) for i in range(m) for j in range(k)]
     pos = [float(y) > threshold for y in labels]
     pair_pos = {(int(q_ids[r]), int(a_ids[r])) for r in range(m) if pos[r]}
 

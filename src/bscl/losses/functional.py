@@ -278,7 +278,6 @@ def masked_contrastive_ce(logits: Tensor, pos_mask: Tensor) -> Tensor:
 def _combine(forward: Tensor, backward: Tensor | None, combine: Combine) -> Tensor:
     if backward is None:
         return forward
-    check_choice("combine", combine, COMBINES)
     return (forward + backward) / 2 if combine == "mean" else forward + backward
 
 
