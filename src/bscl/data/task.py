@@ -158,7 +158,7 @@ class Task:
       "unsupervised" (train anchor == positive; dev/test are STSb pairs).
     - ``metric``: name of the primary metric returned by :func:`bscl.evaluation.evaluate` (used for
       choosing the best epoch on dev).
-    - ``binarize_threshold``: graded labels >= this count as positives for the contrastive losses (0.6
+    - ``binarize_threshold``: graded labels > this (strict) count as positives for the contrastive losses (0.6
       for STSb after /5, 0.5 otherwise).
     - ``skipped``: rows skipped by design, reason -> count (never silently dropped).
     - ``info``: provenance and split sizes, free-form (files read, seed, notes on differences from the
