@@ -107,14 +107,17 @@ def test_cached_equals_plain_loss_and_gradients(tiny, case):
 def test_duplicates_are_found_on_the_full_batch(tiny):
     """Mini-batches of 1 text would make every text unique if the ids were computed per mini-batch.
 
-    (With labeled negatives: row 2 repeats row 0's query with a negative label, so with duplicates it
-    gets row 0's positives; without labels, identical eval-mode rows would make both losses equal.)
+    (Focal-InfoNCE: a duplicate's answer turns from a negative logit s (s + m) / tau into a positive
+    one s^2 / tau. For BSC, duplicates with identical eval-mode embeddings leave the value unchanged:
+    the averaged positive terms of the duplicate rows are equal.)
     """
-    kwargs = {"tau": 0.1, "duplicates": True, "use_labels": True, "symmetric": False}
+    kwargs = {"tau": 0.1, "duplicates": True, "use_labels": True, "symmetric": True}
     labels = torch.tensor(LABELS, dtype=torch.float64)
-    want, _ = _run(tiny, STLoss(tiny, build_loss("bsc", **kwargs)), labels)
-    got, _ = _run(tiny, CachedSTLoss(tiny, build_loss("bsc", **kwargs), mini_batch_size=1), labels)
-    no_dups, _ = _run(tiny, STLoss(tiny, build_loss("bsc", **{**kwargs, "duplicates": False})), labels)
+    want, _ = _run(tiny, STLoss(tiny, build_loss("focal-infonce", **kwargs)), labels)
+    got, _ = _run(tiny, CachedSTLoss(tiny, build_loss("focal-infonce", **kwargs), mini_batch_size=1), labels)
+    no_dups, _ = _run(
+        tiny, STLoss(tiny, build_loss("focal-infonce", **{**kwargs, "duplicates": False})), labels
+    )
     assert not torch.allclose(want, no_dups)  # the batch does have duplicates that change the loss
     torch.testing.assert_close(got, want)
 
@@ -257,3 +260,87 @@ def test_one_mini_batch_runs_the_plain_loss_without_a_second_forward(tiny):
         assert len(calls) == 8  # 2 mini-batches per column, embedded twice
     finally:
         handle.remove()
+
+
+# --------------------------------------------------------------------------------------------------
+# extra negative text columns (anchor, positive, negative_1..k)
+# --------------------------------------------------------------------------------------------------
+# the second negative column repeats answers of other rows ("a red cat" is row 0's positive answer)
+NEGATIVES_1 = [
+    "a green tree", "the red dog", "a blue cat", "old bird", "tree young", "small hut", "a cat",
+    "car slow", "the dog barks", "a sad dog", "house old", "dog blue", "a fish", "a fast car",
+]  # fmt: skip
+NEGATIVES_2 = ["a red cat", *ANSWERS[2:], "a red cat"][: len(ANSWERS)]
+
+NEGATIVE_CASES = {
+    "bsc-labels-dups-coordinate-tau": (
+        "bsc",
+        {"tau": 1.0, "threshold": 0.6, "normalization": "coordinate", "trainable_tau": True},
+    ),
+    "combo-dups": ("combo", {"tau": 0.1, "mu": 0.5}),
+    "pearson-combo": ("pearson-combo", {"tau": 0.1, "mu": 0.5}),
+    "focal-infonce-symmetric": ("focal-infonce", {"tau": 0.1, "symmetric": True, "trainable_tau": True}),
+    "softcse-weight": ("softcse-weight", {"tau": 0.1, "beta": -1.0, "symmetric": True}),
+}
+
+
+def _features_with_negatives(model):
+    return [model.preprocess(t) for t in (QUERIES, ANSWERS, NEGATIVES_1, NEGATIVES_2)]
+
+
+def _run_negatives(model, loss, labels):
+    model.zero_grad(set_to_none=True)
+    loss.loss.zero_grad(set_to_none=True)
+    value = loss(_features_with_negatives(model), labels)
+    value.backward()
+    return value.detach(), _grads(model, loss)
+
+
+@pytest.mark.parametrize("case", list(NEGATIVE_CASES))
+def test_negative_columns_plain_equals_functional_and_cached(tiny, case):
+    from bscl.losses import functional as F
+
+    name, kwargs = NEGATIVE_CASES[case]
+    labels = torch.tensor(LABELS, dtype=torch.float64)
+    plain = STLoss(tiny, build_loss(name, **kwargs).double())
+    want_value, want_grads = _run_negatives(tiny, plain, labels)
+    # the plain adapter = the functional core on the embedded columns with (m, k, d) negatives
+    features = _features_with_negatives(tiny)
+    with torch.no_grad():
+        q, a, n1, n2 = (tiny(f)["sentence_embedding"] for f in features)
+    fn = {
+        "bsc": F.bsc_loss,
+        "combo": F.combo_loss,
+        "pearson-combo": F.pearson_combo_loss,
+        "focal-infonce": F.focal_infonce_loss,
+        "softcse-weight": F.softcse_weight_loss,
+    }[name]
+    options = {k: v for k, v in kwargs.items() if k not in ("tau", "trainable_tau")}
+    ids = [text_ids(f) for f in _features_with_negatives(tiny)]
+    label_args = (labels,) if name in ("combo", "pearson-combo") else ()
+    label_kw = {} if label_args else {"labels": labels}
+    direct = fn(
+        q, a, *label_args, tau=kwargs["tau"], **label_kw, q_ids=ids[0], a_ids=ids[1],
+        negatives=torch.stack([n1, n2], dim=1), neg_ids=torch.stack(ids[2:], dim=1), **options,
+    )  # fmt: skip
+    torch.testing.assert_close(want_value, direct, atol=1e-6, rtol=1e-6)  # float32 log-tau parameter
+    # without the negative columns the value differs (they are really used)
+    pairs_only = STLoss(tiny, build_loss(name, **kwargs).double())(_features(tiny), labels)
+    assert not torch.allclose(pairs_only.detach(), want_value)
+    for mini_batch_size in (1, 5, 64):
+        cached = CachedSTLoss(tiny, build_loss(name, **kwargs).double(), mini_batch_size=mini_batch_size)
+        value, grads = _run_negatives(tiny, cached, labels)
+        torch.testing.assert_close(value, want_value, atol=1e-9, rtol=1e-9)
+        _assert_same(grads, want_grads)
+
+
+@pytest.mark.parametrize("name", ["mse", "triplet", "pearson"])
+def test_pair_losses_reject_negative_columns_clearly(tiny, name):
+    labels = torch.tensor(LABELS, dtype=torch.float64)
+    with pytest.raises(ValueError, match="exactly two text columns.*the data has 4"):
+        STLoss(tiny, build_loss(name))(_features_with_negatives(tiny), labels)
+
+
+def test_one_text_column_is_a_clear_error(tiny):
+    with pytest.raises(ValueError, match="needs two text columns"):
+        STLoss(tiny, build_loss("bsc"))([tiny.preprocess(QUERIES)], None)

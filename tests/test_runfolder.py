@@ -400,7 +400,7 @@ def test_duplicated_header_name_is_an_error(tmp_path, suffix):
             {"data": {"unsupervised": True}, "loss": {"name": "mse"}},
             r"--loss\.name mse needs graded or binary labels",
         ),
-        ({"loss": {"threshold": 1.01}}, r"every training pair of stsb has a label below the threshold 1\.01"),
+        ({"loss": {"threshold": 1.01}}, r"no training pair of stsb has a label above the threshold 1\.01"),
     ],
 )
 def test_bad_data_for_the_options_fails_before_a_model_loads(tmp_path, monkeypatch, sections, message):

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from bscl.data import TASK_SPECS, get_spec
+from bscl.losses.modules import loss_options
 from bscl.reporting.atomic import atomic_write_text
 from bscl.reporting.report import format_table
 from bscl.reporting.runfolder import config_diff, write_json
-from bscl.training.config import RunConfig, from_dict
+from bscl.training.config import LOSS_CONFIG_EXTRA, RunConfig, from_dict
 
 
 @dataclass
@@ -131,6 +132,10 @@ def cell_config(task: str, cell: Cell, ns: argparse.Namespace, folder: Path) -> 
         values = _with(values, **{name: section})
     if task == "pfcc" and values.get("loss", {}).get("name", "bsc") in ("mse", "triplet"):
         values = _with(values, data={"negatives": "ranked"})  # positives-only data: sampled negatives
+    # the task settings hold the options of several losses (tau, mu, margin): keep the cell's loss's
+    # (an option that a loss does not take is an error)
+    taken = loss_options(values.get("loss", {}).get("name", "bsc"))
+    values["loss"] = {k: v for k, v in values.get("loss", {}).items() if k in taken or k in LOSS_CONFIG_EXTRA}
     model = str(folder.parent / slug(cell.after)) if cell.after else ns.model
     values = _with(
         values,

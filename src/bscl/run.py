@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
@@ -48,29 +49,18 @@ from bscl.data import Task, load_task
 from bscl.data.task import recording_reads
 from bscl.evaluation import build_evaluator, evaluate
 from bscl.losses import LossStateCallback, make_st_loss
-from bscl.losses.modules import EmbeddingLoss, build_loss
+from bscl.losses.functional import binarize
+from bscl.losses.modules import EmbeddingLoss, build_loss, loss_options
 from bscl.models import load_model
 from bscl.paths import data_root
 from bscl.reporting import runfolder as RF
 from bscl.reporting.report import format_table, write_report
 from bscl.training import BSCLTrainer
-from bscl.training.config import RunConfig
+from bscl.training.config import RunConfig, resolve_loss_options
 from bscl.training.peers import PEER_LOSSES, peer_loss_from_config
 from bscl.training.trainer import EmbeddingCacheCallback
 
 logger = logging.getLogger(__name__)
-
-#: which config fields each loss takes
-LOSS_FIELDS: dict[str, tuple[str, ...]] = {
-    "bsc": ("tau", "trainable_tau", "tau_parametrization", "symmetric", "combine", "normalization", "use_labels", "threshold", "duplicates"),
-    "combo": ("tau", "trainable_tau", "tau_parametrization", "symmetric", "combine", "normalization", "use_labels", "threshold", "duplicates", "mu"),
-    "mse": (),
-    "pearson": (),
-    "triplet": ("margin", "threshold"),
-    "softcse-weight": ("tau", "trainable_tau", "tau_parametrization", "symmetric", "combine", "use_labels", "threshold", "duplicates", "beta"),
-    "softcse-temperature": ("tau", "trainable_tau", "tau_parametrization", "symmetric", "combine", "use_labels", "threshold", "duplicates", "gamma"),
-    "focal-infonce": ("tau", "trainable_tau", "tau_parametrization", "symmetric", "combine", "use_labels", "threshold", "duplicates", "margin"),
-}  # fmt: skip
 
 
 def is_main_process() -> bool:
@@ -137,13 +127,16 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def resolved_loss_options(cfg: RunConfig, task: Task) -> dict[str, Any]:
+    """The loss's name and every option it runs with (unset options: the loss's defaults; the
+    threshold: the task's binarization threshold unless given). Recorded in ``metrics.json``."""
+    return {"name": cfg.loss.name, **resolve_loss_options(cfg.loss, task.binarize_threshold)}
+
+
 def loss_from_config(cfg: RunConfig, task: Task) -> EmbeddingLoss:
-    """Instantiate the configured loss with the fields it takes (threshold defaults to the task's)."""
-    lo = cfg.loss
-    kwargs = {name: getattr(lo, name) for name in LOSS_FIELDS[lo.name]}
-    if "threshold" in kwargs and kwargs["threshold"] is None:
-        kwargs["threshold"] = task.binarize_threshold
-    return build_loss(lo.name, **kwargs)
+    """Instantiate the configured loss with its resolved options (see :func:`resolved_loss_options`)."""
+    options = resolved_loss_options(cfg, task)
+    return build_loss(options.pop("name"), **options)
 
 
 def prepare_task(cfg: RunConfig, root: Path | None) -> Task:
@@ -175,10 +168,11 @@ def prepare_task(cfg: RunConfig, root: Path | None) -> Task:
     if da.positives_only and "label" in task.train.column_names:
         t = cfg.loss.threshold if cfg.loss.threshold is not None else task.binarize_threshold
         before = len(task.train)
-        task.train = task.train.filter(lambda row: row["label"] >= t)
-        task.info["positives_only"] = f"kept {len(task.train)} of {before} pairs with label >= {t}"
+        keep = binarize(torch.tensor(task.train["label"], dtype=torch.float64), t).tolist()
+        task.train = task.train.select([i for i, k in enumerate(keep) if k])
+        task.info["positives_only"] = f"kept {len(task.train)} of {before} pairs with label > {t}"
         if len(task.train) == 0:
-            raise ValueError(f"--data.positives_only left no training pairs (no label >= {t})")
+            raise ValueError(f"--data.positives_only left no training pairs (no label > {t})")
     if da.unsupervised and task.kind != "unsupervised":
         from datasets import Dataset
 
@@ -226,7 +220,7 @@ def check_training_data(cfg: RunConfig, task: Task) -> None:
         )
     if lo.name in PEER_LOSSES:  # sentence-transformers' own recipes check their data themselves
         return
-    contrastive = "tau" in LOSS_FIELDS[lo.name]
+    contrastive = "tau" in loss_options(lo.name)
     if contrastive and tr.batch_size * world < 2:
         raise ValueError(
             f"--train.batch_size=1 with --loss.name {lo.name}: a batch of one pair has no in-batch "
@@ -241,10 +235,17 @@ def check_training_data(cfg: RunConfig, task: Task) -> None:
             f"--loss.name {lo.name} needs graded or binary labels, but the training pairs of {source} "
             "have none (every pair is a positive); use --loss.name bsc, or data with a label column"
         )
-    threshold = lo.threshold if lo.threshold is not None else task.binarize_threshold
-    if contrastive and lo.use_labels and labels is not None and len(labels) and max(labels) < threshold:
+    options = resolved_loss_options(cfg, task)
+    threshold = options.get("threshold", task.binarize_threshold)
+    if (
+        contrastive
+        and options.get("use_labels")
+        and labels is not None
+        and len(labels)
+        and not bool(binarize(torch.tensor(labels, dtype=torch.float64), threshold).any())
+    ):
         raise ValueError(
-            f"every training pair of {source} has a label below the threshold {threshold}: with "
+            f"no training pair of {source} has a label above the threshold {threshold}: with "
             "--loss.use_labels true none is a positive and nothing is learned; lower --loss.threshold "
             "or pass --loss.use_labels false"
         )
@@ -415,6 +416,7 @@ def _prepare_folder(cfg: RunConfig, task: Task, out: Path) -> dict[str, Any]:
 def _train_locked(cfg: RunConfig, task: Task, out: Path) -> dict[str, Any]:
     metrics_path = out / RF.METRICS
     metrics = _prepare_folder(cfg, task, out)
+    metrics["loss_options"] = resolved_loss_options(cfg, task)  # what the loss runs with
     primary = task.metric
     metrics["task"] = task.name
     metrics["primary"] = primary

@@ -5,8 +5,11 @@ The trainer calls ``loss(sentence_features, labels)`` with one tokenized feature
 sequences <=> identical texts, so duplicates are found from the input, never from equal embeddings),
 and calls the wrapped :class:`~bscl.losses.modules.EmbeddingLoss`.
 
-Expected dataset layout: two text columns (query / first sentence, then answer / second sentence) and
-an optional ``label`` (or ``score``) column. For the unsupervised (SimCSE) setting use the same
+Expected dataset layout: two text columns (query / first sentence, then answer / second sentence),
+optionally followed by ``k`` negative text columns (``(anchor, positive, negative_1..k)``, the layout
+that sentence-transformers' ``mine_hard_negatives`` writes; contrastive losses only: the negatives
+join the candidates of every row's query->answer softmax), and an optional ``label`` (or ``score``)
+column. For the unsupervised (SimCSE) setting use the same
 sentence in both columns: the two columns are encoded in separate forward passes, so dropout makes
 the two views differ.
 
@@ -38,7 +41,7 @@ from torch.nn.parallel import DistributedDataParallel
 from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from bscl.losses.distributed import gather_batch
+from bscl.losses.distributed import gather_batch, gather_negatives
 from bscl.losses.modules import EmbeddingLoss, build_loss
 
 logger = logging.getLogger(__name__)
@@ -104,13 +107,22 @@ class STLoss(nn.Module):
         return getattr(self.loss, "temperature", None)
 
     def _check_columns(self, features: list[dict[str, Any]]) -> None:
-        if len(features) != 2:
+        name = type(self.loss).__name__
+        if len(features) < 2:
             raise ValueError(
-                f"{type(self.loss).__name__} expects exactly two text columns (query, answer); got {len(features)}. "
-                "Put the label in a column named 'label' or 'score'."
+                f"{name} needs two text columns (first text, second text), optionally followed by negative "
+                f"text columns; the data has {len(features)} text column(s)"
+            )
+        if len(features) > 2 and not self.loss.accepts_negatives:
+            raise ValueError(
+                f"{name} takes exactly two text columns (first text, second text); the data has "
+                f"{len(features)}. Extra text columns are hard negatives, which only the contrastive losses "
+                "take (bsc, combo, pearson-combo, softcse-*, focal-infonce); drop them for this loss. "
+                "(sentence-transformers reads every column except one named 'label' or 'score' as text.)"
             )
 
-    def embed(self, sentence_features: Iterable[dict[str, Any]]) -> tuple[Tensor, Tensor]:
+    def embed(self, sentence_features: Iterable[dict[str, Any]]) -> list[Tensor]:
+        """The ``(m, d)`` embeddings of every text column: query, answer, then the negative columns."""
         features = list(sentence_features)
         self._check_columns(features)
         if isinstance(self.model, DistributedDataParallel):
@@ -121,15 +133,25 @@ class STLoss(nn.Module):
                     "under DDP the two columns must be embedded in one forward pass, but their features "
                     "cannot be merged; use CachedSTLoss (one forward/backward per mini-batch) instead"
                 )
-            q, a = embed_columns(self.model, features, separate_first=False)
-        else:
-            q, a = embed_columns(self.model, features)
-        return q, a
+            return list(embed_columns(self.model, features, separate_first=False))
+        return list(embed_columns(self.model, features))
 
     def ids(self, sentence_features: list[dict[str, Any]]) -> tuple[Tensor | None, Tensor | None]:
+        """Text ids of the query and answer columns (``None`` when the loss uses none)."""
         if not self.loss.uses_ids:
             return None, None
         return text_ids(sentence_features[0]), text_ids(sentence_features[1])
+
+    def neg_ids(self, sentence_features: list[dict[str, Any]]) -> Tensor | None:
+        """``(m, k)`` text ids of the negative columns (``None`` without negatives or ids)."""
+        if not self.loss.uses_ids or len(sentence_features) <= 2:
+            return None
+        return torch.stack([text_ids(f) for f in sentence_features[2:]], dim=1)  # (m, k)
+
+    @staticmethod
+    def stack_negatives(columns: list[Tensor]) -> Tensor | None:
+        """The negative columns ``[(m, d)] * k`` as ``(m, k, d)``; ``None`` without any."""
+        return torch.stack(columns, dim=1) if columns else None  # (m, k, d)
 
     def prepare_labels(self, labels: Tensor | None, like: Tensor) -> Tensor | None:
         """Labels as ``(m,)`` in the embeddings' dtype; ``None`` (or the trainer's 0-dim dummy) when absent."""
@@ -144,19 +166,36 @@ class STLoss(nn.Module):
         return labels
 
     def compute(
-        self, q: Tensor, a: Tensor, labels: Tensor | None, q_ids: Tensor | None, a_ids: Tensor | None
+        self,
+        q: Tensor,
+        a: Tensor,
+        labels: Tensor | None,
+        q_ids: Tensor | None,
+        a_ids: Tensor | None,
+        negatives: Tensor | None = None,
+        neg_ids: Tensor | None = None,
     ) -> Tensor:
         """The wrapped loss on this process's batch, or on the global batch with ``gather_across_processes``."""
         if self.gather_across_processes:
             q, a, labels, q_ids, a_ids = gather_batch(q, a, labels, q_ids, a_ids)  # (M, d), (M, d), (M,)...
-        return self.loss(q, a, labels, q_ids, a_ids)
+            negatives, neg_ids = gather_negatives(negatives, neg_ids)  # (M, k, d), (M, k)
+        if negatives is None:
+            return self.loss(q, a, labels, q_ids, a_ids)
+        return self.loss(q, a, labels, q_ids, a_ids, negatives=negatives, neg_ids=neg_ids)
 
     def loss_from_embeddings(
-        self, q: Tensor, a: Tensor, labels: Tensor | None, sentence_features: list[dict[str, Any]]
+        self,
+        q: Tensor,
+        a: Tensor,
+        labels: Tensor | None,
+        sentence_features: list[dict[str, Any]],
+        negatives: Tensor | None = None,
     ) -> Tensor:
+        """The loss from the embeddings of the columns (``negatives``: ``(m, k, d)`` of columns 3..)."""
         labels = self.prepare_labels(labels, q)
         q_ids, a_ids = self.ids(sentence_features)
-        return self.compute(q, a, labels, q_ids, a_ids)
+        neg_ids = self.neg_ids(sentence_features) if negatives is not None else None
+        return self.compute(q, a, labels, q_ids, a_ids, negatives, neg_ids)
 
     def record_embeddings(self, q: Tensor, a: Tensor) -> None:
         """Hand this process's detached training embeddings to :attr:`embedding_callback`."""
@@ -165,9 +204,9 @@ class STLoss(nn.Module):
 
     def forward(self, sentence_features: Iterable[dict[str, Any]], labels: Tensor | None = None) -> Tensor:
         features = list(sentence_features)
-        q, a = self.embed(features)
+        q, a, *negatives = self.embed(features)
         self.record_embeddings(q, a)
-        return self.loss_from_embeddings(q, a, labels, features)
+        return self.loss_from_embeddings(q, a, labels, features, self.stack_negatives(negatives))
 
     @property
     def citation(self) -> str:

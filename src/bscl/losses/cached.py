@@ -23,7 +23,8 @@ backward hook runs step 3, scaled by the outer gradient so gradient accumulation
 reach every mini-batch). What the library does not do, and this module adds:
 
 - any :class:`~bscl.losses.modules.EmbeddingLoss` (BSC with all options, combo, SoftCSE,
-  Focal-InfoNCE, ...), with text ids for duplicates computed on the *full* batch;
+  Focal-InfoNCE, ...), with text ids for duplicates computed on the *full* batch, and extra
+  negative text columns (``reps[2:]``, stacked to ``(m, k, d)``);
 - gradients for the loss's own parameters (trainable temperature): step 2 computes ``dL/dtau``
   and the returned tensor carries it as ``tau * sg(dL/dtau) - sg(...)`` (value 0), so the trainer's
   backward scales it by the same outer gradient as the encoder's share (the library's losses have
@@ -93,6 +94,7 @@ class CachedSTLoss(CachedLossMixin, STLoss):
         self.show_progress_bar = show_progress_bar
         # set by forward() for calculate_loss(): ids of the full batch, gradients of the loss parameters
         self._ids: tuple[Tensor | None, Tensor | None] = (None, None)
+        self._neg_ids: Tensor | None = None
         self._param_grads: list[tuple[nn.Parameter, Tensor]] = []
 
     def calculate_loss(
@@ -106,11 +108,12 @@ class CachedSTLoss(CachedLossMixin, STLoss):
         """
         q = torch.cat(reps[0])  # (m, d)
         a = torch.cat(reps[1])  # (m, d)
+        negatives = self.stack_negatives([torch.cat(column) for column in reps[2:]])  # (m, k, d) or None
         self.record_embeddings(q, a)
-        value = self.compute(q, a, self.prepare_labels(labels, q), *self._ids)
+        value = self.compute(q, a, self.prepare_labels(labels, q), *self._ids, negatives, self._neg_ids)
         if not with_backward:
             return value
-        leaves = [*reps[0], *reps[1]]
+        leaves = [leaf for column in reps for leaf in column]
         params = [p for p in self.loss.parameters() if p.requires_grad]
         grads = torch.autograd.grad(value, leaves + params, allow_unused=True)
         for leaf, grad in zip(leaves, grads[: len(leaves)], strict=True):
@@ -136,11 +139,13 @@ class CachedSTLoss(CachedLossMixin, STLoss):
             # (Not under DDP: every rank must take the same path, whatever its local batch size.)
             return STLoss.forward(self, features, labels)
         self._ids = self.ids(features)  # on the full batch, before any slicing
+        self._neg_ids = self.neg_ids(features)
         self._param_grads = []
         try:
             loss = self.forward_cached(features, labels)  # value L, backward hook runs step 3
         finally:
             self._ids = (None, None)
+            self._neg_ids = None
         if self._param_grads:
             # value 0, gradient dL/dtau for each loss parameter, scaled by the outer backward's gradient
             carry = sum((p * g).sum() for p, g in self._param_grads)

@@ -20,6 +20,9 @@ all ranks for each rank's slice, so rank ``r``'s embeddings receive ``W * dL/dx_
 loss's own parameters (a trainable temperature) are outside DDP's module but receive the same
 ``dL/dtau`` on every rank, so they stay in sync without any reduction. No loss scaling is needed.
 
+Extra negative columns (:func:`gather_negatives`) are gathered the same way: the global row ``i``
+keeps its own ``k`` negatives, and every row's softmax sees the negatives of all ranks.
+
 Ranks may hold different numbers of rows (the last batch of an epoch): rows are padded to the
 largest rank before the collective and the padding is dropped afterwards.
 """
@@ -93,3 +96,15 @@ def gather_batch(
     q_ids_all = None if q_ids is None else gather_rows(q_ids, sizes, with_grad=False)  # (M,)
     a_ids_all = None if a_ids is None else gather_rows(a_ids, sizes, with_grad=False)  # (M,)
     return q_all, a_all, labels_all, q_ids_all, a_ids_all
+
+
+def gather_negatives(negatives: Tensor | None, neg_ids: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
+    """The global extra negatives: ``(m_r, k, d)`` with autograd and ``(m_r, k)`` ids without, in rank
+    order like :func:`gather_batch` (so the global row ``i`` keeps its own negatives). Identity
+    without an active multi-process group; every rank has the same ``k`` (the dataset's columns)."""
+    if not is_distributed() or negatives is None:
+        return negatives, neg_ids
+    sizes = gather_sizes(negatives.shape[0], negatives.device)
+    negatives_all = gather_rows(negatives, sizes, with_grad=True)  # (M, k, d)
+    neg_ids_all = None if neg_ids is None else gather_rows(neg_ids, sizes, with_grad=False)  # (M, k)
+    return negatives_all, neg_ids_all

@@ -9,40 +9,81 @@ Batch layout (all losses)
 -------------------------
 ``q``: ``(m, d)`` embeddings of the first texts of ``m`` pairs (queries / anchors / sentence 1).
 ``a``: ``(m, d)`` embeddings of the second texts (answers / positives / sentence 2).
-``labels``: optional ``(m,)`` pair labels: binary, or graded in ``[0, 1]`` (binarized at ``threshold``
-for the contrastive terms). ``q_ids`` / ``a_ids``: optional ``(m,)`` integer ids of the *texts*
-(equal id <=> identical text); they switch on duplicate-aware positives. They must come from the input
-text, never from equal embeddings (dropout makes equal texts differ).
+``labels``: optional ``(m,)`` pair labels: binary, or graded in ``[0, 1]``, binarized for the
+contrastive terms by :func:`binarize` (``y > threshold``, strict). ``q_ids`` / ``a_ids``: optional
+``(m,)`` integer ids of the *texts* (equal id <=> identical text); without them each row is its own
+text. They must come from the input text, never from equal embeddings (dropout makes equal texts
+differ). ``negatives``: optional ``(m, k, d)`` embeddings of ``k`` extra negative texts per row (the
+``(anchor, positive, negative_1..k)`` layout of sentence-transformers' ``mine_hard_negatives``), with
+optional ``neg_ids`` ``(m, k)``.
+
+Positives (Chernyavskiy et al., NAACL 2022, eqs. 3-5)
+----------------------------------------------------
+The *labeled positive text pairs* of a batch are ``{(text(q_k), text(a_k)) : y_k > t}`` (every row
+without labels). A candidate pair ``(q_i, c)`` -- ``c`` an answer or a negative -- is a positive
+exactly when its text pair is one of them. Row ``i`` of a direction adds a numerator term only when
+its own label is positive (eq. 5); every row and every candidate stays in every denominator. With
+no duplicate texts this is the authors' loss (``lib/BSCLoss.py`` of aschern/BSC-loss): the diagonal,
+masked by the binarized labels.
 
 The contrastive losses share one core, :func:`masked_contrastive_ce`: for a logit matrix ``Z`` and a
-positive mask ``P`` (``P[i, j]`` = "column j is a positive of row i"),
+positive mask ``P`` (``P[i, c]`` = "candidate c is a positive of row i"),
 
-    l_i = - 1/|P_i| * sum_{j in P_i} log( exp(Z_ij) / sum_k exp(Z_ik) )     (0 when P_i is empty)
+    l_i = - 1/|P_i| * sum_{c in P_i} log( exp(Z_ic) / sum_k exp(Z_ik) )     (0 when P_i is empty)
     L   = 1/m * sum_i l_i
 
 i.e. SupCon-style averaging over the positives *outside* the log (Khosla et al. 2020, "L_out"), and
-the mean over *all* m rows, also those without positives (as in the BSC authors' code). This single
-definition covers BSC eq. 1-2 (P = identity), labeled negatives eq. 5 (rows of label 0 have no
-positive but stay in every denominator) and duplicate-aware positives eq. 3-4 (P from equal text ids).
+the mean over *all* m rows, also those without positives (as in the authors' code).
+
+Extra negatives: the query->answer softmax of every row runs over the ``m + m k`` candidates
+(the m answers, then the negatives of all rows), as sentence-transformers'
+MultipleNegativesRankingLoss and the authors' ``torch.cat(reps[1:])`` do. The answer->query
+direction keeps the m answers as rows and the m queries as candidates (the authors' dim-0
+``log_softmax`` reads only the diagonal of the first m columns): the negatives take no part in it.
+Batch statistics of the coordinate normalizations of the candidate side are taken over the whole
+candidate set (answers and negatives), as the authors' code does on ``torch.cat(reps[1:])``.
+
+Numerics: half-precision inputs (float16 / bfloat16) are computed in float32 (as autocast does
+for softmax and losses) and the loss is returned in float32. Normalizations divide by a
+(detached) per-row or per-column max-abs first -- they are scale invariant, so values and
+gradients are unchanged -- which keeps inputs of any finite magnitude from overflowing, and
+square roots are taken only of positive values (finite gradients on constant columns, zero
+vectors and one-row batches).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-Normalization = Literal["l2", "coordinate", "zscore", "none"]
+Normalization = Literal["l2", "coordinate", "coordinate-l2", "zscore", "none"]
 Combine = Literal["mean", "sum"]
-NORMALIZATIONS: tuple[str, ...] = ("l2", "coordinate", "zscore", "none")
-_EPS = 1e-12
+NORMALIZATIONS: tuple[str, ...] = ("l2", "coordinate", "coordinate-l2", "zscore", "none")
+COMBINES: tuple[str, ...] = ("mean", "sum")
+
+LogitsFn = Callable[[Tensor, Tensor], Tensor]
+
+
+class LossOptionError(ValueError):
+    """A bad value of the loss option ``option``: the message is ``option`` then ``detail``; the config
+    layer names it ``--loss.<option>`` (:meth:`named`)."""
+
+    def __init__(self, option: str, detail: str):
+        self.option = option
+        self.detail = detail
+        super().__init__(self.named())
+
+    def named(self, prefix: str = "") -> str:
+        """The message with the option written as ``prefix + option`` (e.g. ``--loss.tau``)."""
+        return f"{prefix}{self.option}{'' if self.detail.startswith('=') else ' '}{self.detail}"
 
 
 # --------------------------------------------------------------------------------------------------
-# argument checks (clear ValueErrors instead of shape errors deep inside torch)
+# argument checks (clear ValueErrors instead of shape errors deep inside torch): one per fact
 # --------------------------------------------------------------------------------------------------
 def _check_pair(q: Tensor, a: Tensor) -> int:
     if q.dim() != 2 or a.dim() != 2:
@@ -63,80 +104,170 @@ def _check_vector(name: str, v: Tensor | None, m: int) -> None:
         raise ValueError(f"{name} must have shape ({m},) to match the batch; got {tuple(v.shape)}")
 
 
-def _check_tau(tau: float | Tensor) -> None:
+def _check_negatives(negatives: Tensor | None, neg_ids: Tensor | None, m: int, d: int) -> int:
+    """The number ``k`` of extra negatives per row (0 without)."""
+    if negatives is None:
+        if neg_ids is not None:
+            raise ValueError("neg_ids given without negatives")
+        return 0
+    if negatives.dim() != 3 or negatives.shape[0] != m or negatives.shape[2] != d:
+        raise ValueError(f"negatives must have shape ({m}, k, {d}); got {tuple(negatives.shape)}")
+    k = negatives.shape[1]
+    if neg_ids is not None and tuple(neg_ids.shape) != (m, k):
+        raise ValueError(f"neg_ids must have shape ({m}, {k}) to match negatives; got {tuple(neg_ids.shape)}")
+    return k
+
+
+def check_tau(tau: float | Tensor) -> None:
+    """``tau`` must be a finite number > 0 (a tensor: its smallest entry)."""
     value = float(tau.detach().min()) if isinstance(tau, Tensor) else float(tau)
-    if not value > 0 or math.isnan(value):
-        raise ValueError(f"temperature tau must be > 0; got {value}")
+    if not (value > 0 and math.isfinite(value)):
+        raise LossOptionError("tau", f"must be > 0 and finite (got {value})")
 
 
-def _check_unit(name: str, value: float) -> None:
+def check_unit(name: str, value: float) -> None:
+    """``value`` (the option ``name``) must lie in ``[0, 1]``."""
     if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1]; got {value}")
+        raise LossOptionError(name, f"must lie in [0, 1] (got {value})")
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """``value`` (the option ``name``) must be one of ``choices``."""
+    if value not in choices:
+        raise LossOptionError(name, f"={value!r} is unknown; choose one of {', '.join(choices)}")
+
+
+def check_margin(margin: float) -> None:
+    if not margin >= 0:
+        raise LossOptionError("margin", f"must be >= 0 (got {margin})")
+
+
+def _compute_dtype(x: Tensor) -> torch.dtype:
+    """float32 for half-precision inputs, else the input's floating dtype."""
+    return torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
 
 
 # --------------------------------------------------------------------------------------------------
 # building blocks
 # --------------------------------------------------------------------------------------------------
-def normalize(x: Tensor, method: Normalization = "l2", eps: float = 1e-8) -> Tensor:
-    """Normalise a ``(m, d)`` batch of embeddings.
+def _safe_sqrt(x: Tensor) -> Tensor:
+    """``sqrt(x)`` for ``x >= 0`` with a finite (zero) gradient at 0 instead of ``inf * 0 = nan``."""
+    positive = x > 0
+    return torch.where(positive, torch.where(positive, x, torch.ones_like(x)).sqrt(), torch.zeros_like(x))
 
-    - ``l2``: each row to unit length (cosine similarities).
-    - ``coordinate``: the BSC authors' "normalization over the zero dimension": each coordinate
-      (column) divided by its max - min range over the batch, without centring (Sec. 3.5).
-    - ``zscore``: each coordinate centred and divided by its standard deviation over the batch.
+
+def _max_abs(x: Tensor, dim: int) -> Tensor:
+    """Detached max |x| along ``dim`` (kept), 1 where it is 0: a scale that prevents overflow."""
+    scale = x.detach().abs().amax(dim=dim, keepdim=True)
+    return torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
+def normalize(x: Tensor, method: Normalization = "l2") -> Tensor:
+    """Normalize a ``(n, d)`` batch of embeddings (Chernyavskiy et al. 2022, Sec. 3.5).
+
+    - ``l2``: each row divided by its L2 norm (cosine similarities); a zero row stays zero.
+    - ``coordinate``: the authors' "normalization over the zero dimension": each coordinate (column)
+      divided by its ``max - min`` range over the batch, without centring. A column of range 0
+      (one row, identical rows, a constant coordinate) is left **unscaled**.
+    - ``coordinate-l2``: "L2 normalization by coordinates": each column divided by its L2 norm over
+      the batch axis; a zero column stays zero (unscaled).
+    - ``zscore``: each column centred and divided by its (population) standard deviation over the
+      batch; a constant column becomes 0 (centred, unscaled).
     - ``none``: unchanged (dot products).
 
-    Coordinate methods are batch statistics: with one row (or constant columns) the range / std is 0
-    and is clamped to ``eps`` so the result stays finite.
+    Every method but ``none`` is scale invariant (per row, or per column), so the input is first
+    divided by its detached per-row / per-column max |x|: same values and gradients, no overflow of
+    the squares for inputs of any finite magnitude. Hand-written rather than ``F.normalize``, which
+    computes the norm in the input dtype (inf above ~1e19 in float32, so the rows silently become
+    zero vectors) and clamps with an ``eps`` that underflows in float16.
     """
     if method == "l2":
-        return F.normalize(x, p=2, dim=1, eps=eps)
+        xs = x / _max_abs(x, 1)  # (n, d), max |entry| per row = 1
+        norm = _safe_sqrt(xs.pow(2).sum(dim=1, keepdim=True))  # (n, 1), >= 1 except for zero rows
+        return xs / torch.where(norm > 0, norm, torch.ones_like(norm))
     if method == "coordinate":
-        span = x.amax(dim=0, keepdim=True) - x.amin(dim=0, keepdim=True)  # (1, d)
-        return x / span.clamp_min(eps)
+        xs = x / _max_abs(x, 0)  # (n, d), max |entry| per column = 1
+        span = xs.amax(dim=0, keepdim=True) - xs.amin(dim=0, keepdim=True)  # (1, d)
+        ok = span > 0
+        return torch.where(ok, xs / torch.where(ok, span, torch.ones_like(span)), x)
+    if method == "coordinate-l2":
+        xs = x / _max_abs(x, 0)  # (n, d)
+        norm = _safe_sqrt(xs.pow(2).sum(dim=0, keepdim=True))  # (1, d)
+        ok = norm > 0
+        return torch.where(ok, xs / torch.where(ok, norm, torch.ones_like(norm)), x)
     if method == "zscore":
-        centred = x - x.mean(dim=0, keepdim=True)  # (m, d)
-        std = centred.pow(2).mean(dim=0, keepdim=True).sqrt()  # (1, d), population std
-        return centred / std.clamp_min(eps)
+        xs = x / _max_abs(x, 0)  # (n, d)
+        centred = xs - xs.mean(dim=0, keepdim=True)  # (n, d)
+        std = _safe_sqrt(centred.pow(2).mean(dim=0, keepdim=True))  # (1, d)
+        ok = std > 0
+        return torch.where(ok, centred / torch.where(ok, std, torch.ones_like(std)), centred)
     if method == "none":
         return x
-    raise ValueError(f"unknown normalization {method!r}; choose one of {NORMALIZATIONS}")
+    check_choice("normalization", method, NORMALIZATIONS)
+    raise AssertionError("unreachable")
 
 
 def binarize(labels: Tensor, threshold: float) -> Tensor:
-    """``labels >= threshold`` as a bool tensor (graded labels -> positive / negative pairs)."""
-    return labels >= threshold
+    """``labels > threshold`` (strict) as a bool tensor: graded labels -> positive / negative pairs.
+
+    Strict as the paper's ``1[y > t]`` and the authors' data reader (``score > thr``); note that the
+    authors' ``ComboBSCLoss`` class binarizes with ``labels >= 0.5`` instead. A label exactly at the
+    threshold is a negative. Every part of bscl that binarizes labels (contrastive losses, triplet,
+    ``--data.positives_only``) calls this function.
+    """
+    return labels > threshold
 
 
-def positive_mask(
+def positive_pairs(
     m: int,
     *,
-    row_ids: Tensor | None = None,
     positive: Tensor | None = None,
+    q_ids: Tensor | None = None,
+    a_ids: Tensor | None = None,
+    neg_ids: Tensor | None = None,
+    k: int = 0,
     device: torch.device | None = None,
 ) -> Tensor:
-    """``(m, m)`` bool mask of the positives of each row for one direction.
+    """``(m, m + m k)`` bool: ``[i, c]`` = the text pair (q_i, candidate c) is a labeled positive pair.
 
-    Column ``j`` is a positive of row ``i`` when the anchor texts of rows ``i`` and ``j`` are identical
-    (``row_ids[i] == row_ids[j]``; only ``j == i`` without ids) and pair ``j`` is a positive pair
-    (``positive[j]``; always without labels).
+    Candidates are the m answers, then the ``m k`` negatives in row-major order (row 0's k
+    negatives first). ``[i, c]`` is True when some row ``r`` has ``text(q_r) = text(q_i)``,
+    ``text(a_r) = text(c)`` and a positive label (``positive[r]``; every row without labels). Text
+    identity: equal ids, or the row index without ids. A negative can only match an answer text when
+    both ``a_ids`` and ``neg_ids`` are given (else it is never a positive). Computed as a lookup in a
+    table of the positive text pairs: ``O(m (m + m k))``.
     """
-    if row_ids is None:
-        mask = torch.eye(m, dtype=torch.bool, device=device)
+    positive = torch.ones(m, dtype=torch.bool, device=device) if positive is None else positive
+    if q_ids is None and a_ids is None and k == 0:
+        return torch.diag(positive)  # no text repeats: the (label-masked) diagonal
+    # text indices: queries 0..n_q-1; candidates (answers, then negatives) 0..n_c-1, equal text <=> equal index
+    rows = torch.arange(m, device=device)
+    q_text = rows if q_ids is None else torch.unique(q_ids, return_inverse=True)[1]  # (m,)
+    if a_ids is None:  # answers distinct; negatives distinct from everything
+        c_text = torch.arange(m + m * k, device=device)  # (m + m k,)
+    elif k == 0:
+        c_text = torch.unique(a_ids, return_inverse=True)[1]  # (m,)
     else:
-        mask = row_ids.view(-1, 1) == row_ids.view(1, -1)  # (m, m)
-    if positive is not None:
-        mask = mask & positive.view(1, -1)  # (m, m): keep only positive pairs as columns
-    return mask
+        negs = neg_ids.reshape(-1) if neg_ids is not None else None
+        if negs is None:  # negatives distinct from the answers and from each other
+            a_text = torch.unique(a_ids, return_inverse=True)[1]  # (m,)
+            c_text = torch.cat([a_text, m + torch.arange(m * k, device=device)])  # (m + m k,)
+        else:
+            c_text = torch.unique(torch.cat([a_ids, negs]), return_inverse=True)[1]  # (m + m k,)
+    # table[qt, ct] > 0: the text pair (qt, ct) is a labeled positive pair (some positive row has it);
+    # index_put_ with accumulate (no boolean indexing: no device sync); indices are < m and < m + m k
+    table = torch.zeros((m, m + m * k), dtype=torch.int32, device=device)
+    table.index_put_((q_text, c_text[:m]), positive.to(torch.int32), accumulate=True)
+    return table[q_text][:, c_text] > 0  # (m, m + m k)
 
 
 def masked_contrastive_ce(logits: Tensor, pos_mask: Tensor) -> Tensor:
     """SupCon-style cross-entropy averaged over all rows (see the module docstring).
 
-    ``logits``: ``(m, m)``; ``pos_mask``: ``(m, m)`` bool. Rows without positives add 0 but count in
+    ``logits``: ``(m, n)``; ``pos_mask``: ``(m, n)`` bool. Rows without positives add 0 but count in
     the mean.
     """
-    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)  # (m, m)
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)  # (m, n)
     n_pos = pos_mask.sum(dim=1)  # (m,)
     # where() rather than multiplication keeps -inf * 0 = nan out of masked entries
     pos_log_prob = torch.where(pos_mask, log_prob, torch.zeros_like(log_prob)).sum(dim=1)  # (m,)
@@ -147,48 +278,54 @@ def masked_contrastive_ce(logits: Tensor, pos_mask: Tensor) -> Tensor:
 def _combine(forward: Tensor, backward: Tensor | None, combine: Combine) -> Tensor:
     if backward is None:
         return forward
-    if combine == "mean":
-        return (forward + backward) / 2
-    if combine == "sum":
-        return forward + backward
-    raise ValueError(f"combine must be 'mean' or 'sum'; got {combine!r}")
+    return (forward + backward) / 2 if combine == "mean" else forward + backward
 
 
-def _prepare(
+def _contrastive(
     q: Tensor,
     a: Tensor,
+    logits_fn: LogitsFn,
+    *,
     labels: Tensor | None,
+    threshold: float,
     q_ids: Tensor | None,
     a_ids: Tensor | None,
-    threshold: float,
-) -> tuple[int, Tensor | None]:
+    negatives: Tensor | None,
+    neg_ids: Tensor | None,
+    symmetric: bool,
+    combine: Combine,
+    normalization: Normalization,
+) -> Tensor:
+    """The shared core: normalize, score ``(m, m + m k)``, build both directions' masks, average.
+
+    ``logits_fn(scores, pos_mask)`` turns the similarity scores of one direction into logits.
+    """
     m = _check_pair(q, a)
     _check_vector("labels", labels, m)
     _check_vector("q_ids", q_ids, m)
     _check_vector("a_ids", a_ids, m)
+    k = _check_negatives(negatives, neg_ids, m, q.shape[1])
+    check_choice("normalization", normalization, NORMALIZATIONS)
+    check_choice("combine", combine, COMBINES)
+    dtype = _compute_dtype(q)
+    cands = a if negatives is None else torch.cat([a, negatives.reshape(m * k, -1)])  # (m + m k, d)
+    qn = normalize(q.to(dtype), normalization)  # (m, d)
+    cn = normalize(cands.to(dtype), normalization)  # (m + m k, d): statistics over all candidates
+    scores = qn @ cn.transpose(0, 1)  # (m, m + m k)
     positive = None if labels is None else binarize(labels, threshold)
-    return m, positive
-
-
-def _directions(
-    scores: Tensor,
-    logits_fn,
-    *,
-    m: int,
-    positive: Tensor | None,
-    q_ids: Tensor | None,
-    a_ids: Tensor | None,
-    symmetric: bool,
-    combine: Combine,
-) -> Tensor:
-    """Apply ``logits_fn(scores, pos_mask)`` in the q->a direction and, if symmetric, a->q."""
-    mask_qa = positive_mask(m, row_ids=q_ids, positive=positive, device=scores.device)
+    pairs = positive_pairs(
+        m, positive=positive, q_ids=q_ids, a_ids=a_ids, neg_ids=neg_ids, k=k, device=q.device
+    )
+    # q -> candidates: row i adds a term only when its own label is positive (eq. 5)
+    mask_qa = pairs if positive is None else pairs & positive.view(-1, 1)  # (m, m + m k)
     loss_qa = masked_contrastive_ce(logits_fn(scores, mask_qa), mask_qa)
     loss_aq = None
     if symmetric:
-        scores_t = scores.transpose(0, 1)  # (m, m): rows are answers, columns queries
-        mask_aq = positive_mask(m, row_ids=a_ids, positive=positive, device=scores.device)
-        loss_aq = masked_contrastive_ce(logits_fn(scores_t, mask_aq), mask_aq)
+        # answers -> queries: rows are the m answers, candidates the m queries; the same pairs
+        pairs_aq = pairs[:, :m].transpose(0, 1)  # (m, m): [j, i] = (q_i, a_j) is a positive pair
+        mask_aq = pairs_aq if positive is None else pairs_aq & positive.view(-1, 1)  # (m, m)
+        scores_aq = scores[:, :m].transpose(0, 1)  # (m, m)
+        loss_aq = masked_contrastive_ce(logits_fn(scores_aq, mask_aq), mask_aq)
     return _combine(loss_qa, loss_aq, combine)
 
 
@@ -204,44 +341,54 @@ def bsc_loss(
     threshold: float = 0.5,
     q_ids: Tensor | None = None,
     a_ids: Tensor | None = None,
+    negatives: Tensor | None = None,
+    neg_ids: Tensor | None = None,
     symmetric: bool = True,
     combine: Combine = "mean",
     normalization: Normalization = "l2",
 ) -> Tensor:
     """Batch-softmax contrastive loss (Chernyavskiy et al., NAACL 2022, eqs. 1-5).
 
-    With ``S = norm(Q) norm(A)^T / tau`` (``(m, m)``):
+    With ``S = norm(Q) norm(C)^T / tau`` (``(m, m + m k)``, ``C`` the answers then the negatives):
 
-        L_qa = -1/m sum_i 1/|P_i| sum_{j in P_i} log softmax_row(S)_ij
-        L_aq = the same on S^T with the answer-side positives
+        L_qa = -1/m sum_i 1/|P_i| sum_{c in P_i} log softmax_row(S)_ic
+        L_aq = the same on S[:, :m]^T (answers -> queries) with the same positive pairs
         L    = (L_qa + L_aq) / 2   (combine="mean", the authors' code)  or  L_qa + L_aq  (combine="sum", eq. 1)
 
-    ``P_i`` is ``{i}`` for plain BSC, empty for rows with a negative label (eq. 5: they stay in every
-    denominator), and all rows with the same anchor text for duplicate-aware positives (eqs. 3-4).
-    ``symmetric=False`` gives the one-direction loss of eq. 2 (SimCSE / MultipleNegativesRankingLoss).
-    ``tau`` may be a tensor (trainable temperature).
+    ``P_i`` (module docstring): ``{i}`` for plain BSC (eq. 1-2); empty for rows whose own label is not
+    positive (eq. 5: they stay in every denominator); every candidate whose text pair with ``q_i`` is
+    a labeled positive pair of the batch, with duplicate texts (eqs. 3-4). ``symmetric=False`` gives
+    the one-direction loss of eq. 2 (SimCSE / MultipleNegativesRankingLoss). ``tau`` may be a tensor
+    (trainable temperature).
 
-    Pair with :class:`bscl.batching` example-based shuffling so that batches contain hard negatives.
+    Defined values: a batch of one pair gives 0 (one candidate); identical rows give ``log m`` per
+    direction under every normalization; a batch without positive rows gives 0 with zero gradient.
+    Pair with :mod:`bscl.batching` example-based shuffling so that batches contain hard negatives.
     """
-    _check_tau(tau)
-    m, positive = _prepare(q, a, labels, q_ids, a_ids, threshold)
-    qn, an = normalize(q, normalization), normalize(a, normalization)
-    scores = qn @ an.transpose(0, 1) / tau  # (m, m)
-    return _directions(
-        scores,
-        lambda s, _mask: s,
-        m=m,
-        positive=positive,
+    check_tau(tau)
+    return _contrastive(
+        q,
+        a,
+        lambda s, _mask: s / tau,
+        labels=labels,
+        threshold=threshold,
         q_ids=q_ids,
         a_ids=a_ids,
+        negatives=negatives,
+        neg_ids=neg_ids,
         symmetric=symmetric,
         combine=combine,
+        normalization=normalization,
     )
 
 
 def diagonal_cosine(q: Tensor, a: Tensor) -> Tensor:
-    """``(m,)`` cosine similarity of each pair (row i of q with row i of a)."""
-    return F.cosine_similarity(q, a, dim=1, eps=1e-8)
+    """``(m,)`` cosine similarity of each pair (row i of q with row i of a); 0 for a zero vector.
+
+    Computed in float32 for half-precision inputs, on :func:`normalize`'s overflow-safe L2 rows.
+    """
+    dtype = _compute_dtype(q)
+    return (normalize(q.to(dtype), "l2") * normalize(a.to(dtype), "l2")).sum(dim=1)
 
 
 def mse_cosine_loss(q: Tensor, a: Tensor, labels: Tensor) -> Tensor:
@@ -251,7 +398,8 @@ def mse_cosine_loss(q: Tensor, a: Tensor, labels: Tensor) -> Tensor:
     """
     m = _check_pair(q, a)
     _check_vector("labels", labels, m)
-    return (diagonal_cosine(q, a) - labels.to(q.dtype)).pow(2).mean()
+    cos = diagonal_cosine(q, a)
+    return (cos - labels.to(cos.dtype)).pow(2).mean()
 
 
 def combo_loss(
@@ -264,18 +412,21 @@ def combo_loss(
     threshold: float = 0.5,
     q_ids: Tensor | None = None,
     a_ids: Tensor | None = None,
+    negatives: Tensor | None = None,
+    neg_ids: Tensor | None = None,
     symmetric: bool = True,
     combine: Combine = "mean",
     normalization: Normalization = "l2",
 ) -> Tensor:
     """Combo loss (eq. 6): ``mu * BSC + (1 - mu) * MSE``.
 
-    The BSC term uses binarized labels (labeled negatives, eq. 5); the MSE term regresses the
-    cosine of the *un-normalised* embeddings of each pair onto the graded label, as in the authors'
-    code (so the coordinate normalization of the BSC term does not leak into it).
+    The BSC term (:func:`bsc_loss`) uses binarized labels (labeled negatives, eq. 5) and the
+    negatives; the MSE term regresses the cosine of the *un-normalized* embeddings of each pair
+    ``(q_i, a_i)`` onto the graded label, as in the authors' code (so the coordinate normalization of
+    the BSC term does not leak into it). The authors' class binarizes with ``>= 0.5``; here it is
+    :func:`binarize` (strict).
     """
-    _check_unit("mu", mu)
-    _check_tau(tau)
+    check_unit("mu", mu)
     contrastive = bsc_loss(
         q,
         a,
@@ -284,11 +435,56 @@ def combo_loss(
         threshold=threshold,
         q_ids=q_ids,
         a_ids=a_ids,
+        negatives=negatives,
+        neg_ids=neg_ids,
         symmetric=symmetric,
         combine=combine,
         normalization=normalization,
     )
     return mu * contrastive + (1 - mu) * mse_cosine_loss(q, a, labels)
+
+
+def pearson_combo_loss(
+    q: Tensor,
+    a: Tensor,
+    labels: Tensor,
+    tau: float | Tensor = 0.1,
+    *,
+    mu: float = 0.1,
+    threshold: float = 0.5,
+    q_ids: Tensor | None = None,
+    a_ids: Tensor | None = None,
+    negatives: Tensor | None = None,
+    neg_ids: Tensor | None = None,
+    symmetric: bool = True,
+    combine: Combine = "mean",
+    normalization: Normalization = "l2",
+) -> Tensor:
+    """Pearson + BSC combo (Chernyavskiy et al. 2022, Sec. 7: F1 89.88 on MRPC).
+
+        L = mu * BSC + (1 - mu) * (1 - Pearson(cos(q_i, a_i), y_i))
+
+    eq. 6 with the Pearson term of :func:`pearson_loss` in place of the MSE term (the authors' code
+    has it as a commented-out alternative, ``-pearsonr(cos, labels)``). The BSC term is
+    :func:`bsc_loss` with binarized labels; the Pearson term uses the graded labels and the
+    un-normalized embeddings.
+    """
+    check_unit("mu", mu)
+    contrastive = bsc_loss(
+        q,
+        a,
+        tau,
+        labels=labels,
+        threshold=threshold,
+        q_ids=q_ids,
+        a_ids=a_ids,
+        negatives=negatives,
+        neg_ids=neg_ids,
+        symmetric=symmetric,
+        combine=combine,
+        normalization=normalization,
+    )
+    return mu * contrastive + (1 - mu) * pearson_loss(q, a, labels)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -306,16 +502,16 @@ def triplet_loss(
     """Triplet loss with cosine distance for pair data with labeled negatives ("anchor grouping").
 
     Rows with the same anchor text (``q_ids``; each row its own anchor without ids) form a group.
-    Every (positive j, negative k) combination inside a group gives a triplet
-    ``max(0, d(q_i, a_j) - d(q_i, a_k) + margin)`` with ``d = 1 - cos`` and ``q_i`` the group's first
-    row; the loss is the mean over all triplets of the batch, 0 when the batch has none. Pair with ``sequential`` batching (pairs of one
-    anchor kept together) or a sampler that groups by the first text.
+    Every (positive j, negative k) combination inside a group (:func:`binarize`: ``y > threshold``)
+    gives a triplet ``max(0, d(q_i, a_j) - d(q_i, a_k) + margin)`` with ``d = 1 - cos`` and ``q_i``
+    the group's first row; the loss is the mean over all triplets of the batch, 0 when the batch has
+    none. Pair with ``sequential`` batching (pairs of one anchor kept together) or a sampler that
+    groups by the first text.
     """
     m = _check_pair(q, a)
     _check_vector("labels", labels, m)
     _check_vector("q_ids", q_ids, m)
-    if margin < 0:
-        raise ValueError(f"margin must be >= 0; got {margin}")
+    check_margin(margin)
     positive = binarize(labels, threshold)
     ids = torch.arange(m, device=q.device) if q_ids is None else q_ids
     same = ids.view(-1, 1) == ids.view(1, -1)  # (m, m) same anchor text
@@ -327,32 +523,33 @@ def triplet_loss(
     valid = same & positive.view(-1, 1) & ~positive.view(1, -1)
     n = valid.sum()
     if n == 0:
-        return (q.sum() + a.sum()) * 0.0  # keeps the graph, zero gradient
+        return (q.sum() + a.sum()).to(dist.dtype) * 0.0  # keeps the graph, zero gradient
     return torch.where(valid, hinge, torch.zeros_like(hinge)).sum() / n
 
 
 def pearson_loss(q: Tensor, a: Tensor, labels: Tensor, eps: float = 1e-8) -> Tensor:
     """``1 - Pearson(cos(q_i, a_i), y_i)`` over the batch (the paper's Sec. 7: 85.57 on STSb).
 
-    A batch of one pair (or constant labels) has no correlation: the centred vectors are zero, so the
-    loss is 1 with zero gradient rather than NaN.
+        r = sum_i x_i y_i / (||x|| ||y|| + eps),   x = cos - mean(cos),  y = labels - mean(labels)
+
+    A batch of one pair, constant cosines or constant labels have no correlation: a centred vector
+    is zero, so the loss is 1 with zero gradient (the square roots are taken only of positive values,
+    and ``r`` is set to 0 rather than divided by ``eps``; float32 for half-precision inputs).
     """
     m = _check_pair(q, a)
     _check_vector("labels", labels, m)
-    cos = diagonal_cosine(q, a)
+    cos = diagonal_cosine(q, a)  # (m,)
     x = cos - cos.mean()
     y = labels.to(cos.dtype) - labels.to(cos.dtype).mean()
-    r = (x * y).sum() / (x.pow(2).sum().sqrt() * y.pow(2).sum().sqrt() + eps)
+    den = _safe_sqrt(x.pow(2).sum()) * _safe_sqrt(y.pow(2).sum())
+    # a zero centred vector: r = 0 with zero gradient (not (x . y) / eps, whose gradient y / eps is ~1e8)
+    r = torch.where(den > 0, (x * y).sum() / (den + eps), torch.zeros_like(den))
     return 1 - r
 
 
 # --------------------------------------------------------------------------------------------------
 # SoftCSE (Zhuang et al., CIKM 2024) -- our reading of the abstract
 # --------------------------------------------------------------------------------------------------
-def _cosine_scores(q: Tensor, a: Tensor) -> Tensor:
-    return F.normalize(q, dim=1, eps=1e-8) @ F.normalize(a, dim=1, eps=1e-8).transpose(0, 1)  # (m, m)
-
-
 def softcse_weight_loss(
     q: Tensor,
     a: Tensor,
@@ -363,6 +560,8 @@ def softcse_weight_loss(
     threshold: float = 0.5,
     q_ids: Tensor | None = None,
     a_ids: Tensor | None = None,
+    negatives: Tensor | None = None,
+    neg_ids: Tensor | None = None,
     symmetric: bool = False,
     combine: Combine = "mean",
 ) -> Tensor:
@@ -377,11 +576,10 @@ def softcse_weight_loss(
     negatives of row i, so the weights average to 1. ``beta = 0`` gives ``w = 1``: exactly InfoNCE.
     ``beta < 0`` down-weights negatives that are very similar to the anchor (likely false negatives:
     "not all negatives are equally negative"); ``beta > 0`` emphasises hard negatives. Implemented as
-    ``log w_ij`` added to the negative logits, so duplicate / labeled positives work as in BSC.
+    ``log w_ij`` added to the negative logits, so positives, labels and extra negatives work as in
+    :func:`bsc_loss` (module docstring).
     """
-    _check_tau(tau)
-    m, positive = _prepare(q, a, labels, q_ids, a_ids, threshold)
-    cos = _cosine_scores(q, a)  # (m, m)
+    check_tau(tau)
 
     def logits_fn(s: Tensor, pos_mask: Tensor) -> Tensor:
         neg = ~pos_mask
@@ -392,13 +590,24 @@ def softcse_weight_loss(
         # finfo.min rather than -inf: a row without negatives must not turn into NaN
         w_logits = torch.where(
             neg, beta * sd / tau_d, torch.full_like(sd, torch.finfo(sd.dtype).min)
-        )  # (m, m)
+        )  # (m, n)
         n_neg = neg.sum(1, keepdim=True).clamp_min(1).to(s.dtype)  # (m, 1)
-        log_w = torch.log_softmax(w_logits, dim=1) + torch.log(n_neg)  # (m, m): weights average to 1
+        log_w = torch.log_softmax(w_logits, dim=1) + torch.log(n_neg)  # (m, n): weights average to 1
         return s / tau + torch.where(neg, log_w, torch.zeros_like(log_w))
 
-    return _directions(
-        cos, logits_fn, m=m, positive=positive, q_ids=q_ids, a_ids=a_ids, symmetric=symmetric, combine=combine
+    return _contrastive(
+        q,
+        a,
+        logits_fn,
+        labels=labels,
+        threshold=threshold,
+        q_ids=q_ids,
+        a_ids=a_ids,
+        negatives=negatives,
+        neg_ids=neg_ids,
+        symmetric=symmetric,
+        combine=combine,
+        normalization="l2",
     )
 
 
@@ -412,6 +621,8 @@ def softcse_temperature_loss(
     threshold: float = 0.5,
     q_ids: Tensor | None = None,
     a_ids: Tensor | None = None,
+    negatives: Tensor | None = None,
+    neg_ids: Tensor | None = None,
     symmetric: bool = False,
     combine: Combine = "mean",
 ) -> Tensor:
@@ -422,20 +633,30 @@ def softcse_temperature_loss(
         tau_ij = tau * exp(gamma * sg(s_ij))   for negatives,   tau for positives
 
     ``gamma = 0`` is exactly InfoNCE. ``gamma > 0`` gives similar (possibly false) negatives a higher
-    temperature, softening their push; ``gamma < 0`` sharpens it. ``tau_ij > 0`` always.
+    temperature, softening their push; ``gamma < 0`` sharpens it. ``tau_ij > 0`` always. Positives,
+    labels and extra negatives as in :func:`bsc_loss`.
     """
-    _check_tau(tau)
-    m, positive = _prepare(q, a, labels, q_ids, a_ids, threshold)
-    cos = _cosine_scores(q, a)  # (m, m)
+    check_tau(tau)
 
     def logits_fn(s: Tensor, pos_mask: Tensor) -> Tensor:
         if gamma == 0.0:
             return s / tau
-        pair_tau = torch.where(pos_mask, torch.ones_like(s), torch.exp(gamma * s.detach())) * tau  # (m, m)
+        pair_tau = torch.where(pos_mask, torch.ones_like(s), torch.exp(gamma * s.detach())) * tau  # (m, n)
         return s / pair_tau
 
-    return _directions(
-        cos, logits_fn, m=m, positive=positive, q_ids=q_ids, a_ids=a_ids, symmetric=symmetric, combine=combine
+    return _contrastive(
+        q,
+        a,
+        logits_fn,
+        labels=labels,
+        threshold=threshold,
+        q_ids=q_ids,
+        a_ids=a_ids,
+        negatives=negatives,
+        neg_ids=neg_ids,
+        symmetric=symmetric,
+        combine=combine,
+        normalization="l2",
     )
 
 
@@ -452,6 +673,8 @@ def focal_infonce_loss(
     threshold: float = 0.5,
     q_ids: Tensor | None = None,
     a_ids: Tensor | None = None,
+    negatives: Tensor | None = None,
+    neg_ids: Tensor | None = None,
     symmetric: bool = False,
     combine: Combine = "mean",
 ) -> Tensor:
@@ -460,14 +683,24 @@ def focal_infonce_loss(
     With cosine similarities ``s``: positive logits ``s_ip^2 / tau``, negative logits
     ``s_ij (s_ij + m) / tau``, cross-entropy over the row. Hard (high-s) negatives are amplified and
     easy ones damped. Paper defaults: ``m = 0.3``, ``tau = 0.05``, one direction (SimCSE).
+    Positives, labels and extra negatives as in :func:`bsc_loss`.
     """
-    _check_tau(tau)
-    m, positive = _prepare(q, a, labels, q_ids, a_ids, threshold)
-    cos = _cosine_scores(q, a)  # (m, m)
+    check_tau(tau)
 
     def logits_fn(s: Tensor, pos_mask: Tensor) -> Tensor:
         return torch.where(pos_mask, s * s, s * (s + margin)) / tau
 
-    return _directions(
-        cos, logits_fn, m=m, positive=positive, q_ids=q_ids, a_ids=a_ids, symmetric=symmetric, combine=combine
+    return _contrastive(
+        q,
+        a,
+        logits_fn,
+        labels=labels,
+        threshold=threshold,
+        q_ids=q_ids,
+        a_ids=a_ids,
+        negatives=negatives,
+        neg_ids=neg_ids,
+        symmetric=symmetric,
+        combine=combine,
+        normalization="l2",
     )

@@ -1,25 +1,36 @@
 """Thin ``nn.Module`` wrappers around :mod:`bscl.losses.functional`.
 
-Each module holds its hyper-parameters (and, for the contrastive losses, a :class:`Temperature` that
-may be trainable) and is called on embeddings::
+Each loss class owns its options and their defaults in ONE place: its options dataclass
+(``BSCLoss.Options`` is :class:`BSCOptions`, ...), whose fields are the class's constructor
+parameters (the class's signature is the dataclass's). The config layer derives ``LossConfig`` and
+the ``--loss.*`` options from these dataclasses (:func:`loss_options`, :func:`option_help`), and a
+configuration is validated by building the loss. Each module holds a :class:`Temperature` (fixed
+or trainable) where it has one, and is called on embeddings::
 
     loss = BSCLoss(tau=0.1, symmetric=True)
-    value = loss(q, a, labels=None, q_ids=None, a_ids=None)   # q, a: (m, d)
+    value = loss(q, a, labels=None, q_ids=None, a_ids=None, negatives=None, neg_ids=None)
 
 To train a SentenceTransformer with one of them, wrap it in :class:`bscl.losses.adapters.STLoss`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
+import typing
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+import docstring_parser
 import torch
 from torch import Tensor, nn
 
 from bscl.losses import functional as F
+from bscl.losses.functional import LossOptionError
 
 TauParametrization = Literal["log", "alpha"]
+TAU_PARAMETRIZATIONS: tuple[str, ...] = ("log", "alpha")
 
 
 class Temperature(nn.Module):
@@ -38,10 +49,8 @@ class Temperature(nn.Module):
         self, tau: float = 0.1, trainable: bool = False, parametrization: TauParametrization = "log"
     ):
         super().__init__()
-        if not tau > 0:
-            raise ValueError(f"temperature tau must be > 0; got {tau}")
-        if parametrization not in ("log", "alpha"):
-            raise ValueError(f"tau parametrization must be 'log' or 'alpha'; got {parametrization!r}")
+        F.check_tau(tau)
+        F.check_choice("tau_parametrization", parametrization, TAU_PARAMETRIZATIONS)
         self.trainable = trainable
         self.parametrization = parametrization
         if not trainable:
@@ -66,13 +75,164 @@ class Temperature(nn.Module):
         return f"tau={self.value:.4g}, trainable={self.trainable}, parametrization={self.parametrization}"
 
 
-class EmbeddingLoss(nn.Module):
-    """Base class: a loss on a batch of pair embeddings ``(q, a)`` with optional labels and text ids."""
+# --------------------------------------------------------------------------------------------------
+# options: one dataclass per loss, the one place of its options, defaults and help lines
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class NoOptions:
+    """A loss without options."""
 
+
+@dataclass
+class ContrastiveOptions:
+    """Options shared by the in-batch contrastive losses (Chernyavskiy et al. 2022).
+
+    Args:
+        tau: softmax temperature (L2 normalization: ~0.1; coordinate normalization: ~1-3)
+        trainable_tau: learn the temperature (its learning rate: --loss.tau_learning_rate)
+        tau_parametrization: trainable tau as log (tau = exp(p)) or alpha (tau = 1/alpha, the authors' code)
+        symmetric: add the answer->query direction (eq. 1); false: one direction (eq. 2, SimCSE / MNRL)
+        combine: mean (the authors' code) or sum (eq. 1) of the two directions
+        use_labels: labeled negatives (eq. 5): a row whose label is not > threshold adds no positive term
+        threshold: label binarization, positive iff label > threshold (strict); from the CLI the task's
+        duplicates: duplicate-aware positives (eqs. 3-4): equal texts (from the tokens) are the same text
+    """
+
+    tau: float = 0.1
+    trainable_tau: bool = False
+    tau_parametrization: TauParametrization = "log"
+    symmetric: bool = True
+    combine: F.Combine = "mean"
+    use_labels: bool = True
+    threshold: float = 0.5
+    duplicates: bool = True
+
+    def __post_init__(self) -> None:
+        # tau and tau_parametrization: checked by the loss's Temperature
+        F.check_choice("combine", self.combine, F.COMBINES)
+        if math.isnan(self.threshold):
+            raise LossOptionError("threshold", "must be a number (got nan)")
+
+
+@dataclass
+class BSCOptions(ContrastiveOptions):
+    """Options of :class:`BSCLoss`.
+
+    Args:
+        normalization: l2 | coordinate (max-min per coordinate) | coordinate-l2 | zscore | none (Sec. 3.5)
+    """
+
+    normalization: F.Normalization = "l2"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        F.check_choice("normalization", self.normalization, F.NORMALIZATIONS)
+
+
+@dataclass
+class ComboOptions(BSCOptions):
+    """Options of :class:`ComboLoss` and :class:`PearsonComboLoss`.
+
+    Args:
+        mu: weight of the BSC term in [0, 1]: mu * BSC + (1 - mu) * MSE or Pearson term (eq. 6)
+    """
+
+    mu: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        F.check_unit("mu", self.mu)
+
+
+@dataclass
+class SoftCSEWeightOptions(ContrastiveOptions):
+    """Options of :class:`SoftCSEWeightLoss`.
+
+    Args:
+        beta: SoftCSE weight sharpness (0 = InfoNCE; < 0 down-weights similar negatives)
+    """
+
+    tau: float = 0.05
+    symmetric: bool = False
+    beta: float = -1.0
+
+
+@dataclass
+class SoftCSETemperatureOptions(ContrastiveOptions):
+    """Options of :class:`SoftCSETemperatureLoss`.
+
+    Args:
+        gamma: SoftCSE temperature slope (0 = InfoNCE; > 0 softens similar negatives)
+    """
+
+    tau: float = 0.05
+    symmetric: bool = False
+    gamma: float = 0.5
+
+
+@dataclass
+class FocalOptions(ContrastiveOptions):
+    """Options of :class:`FocalInfoNCELoss` (the paper's defaults: margin 0.3, tau 0.05, one direction).
+
+    Args:
+        margin: Focal-InfoNCE margin m of the negative logits s (s + m); triplet: the hinge margin
+    """
+
+    tau: float = 0.05
+    symmetric: bool = False
+    margin: float = 0.3
+
+
+@dataclass
+class TripletOptions:
+    """Options of :class:`TripletLoss`.
+
+    Args:
+        margin: triplet hinge margin (>= 0); Focal-InfoNCE: the margin m of its negative logits
+        threshold: label binarization, positive iff label > threshold (strict); from the CLI the task's
+    """
+
+    margin: float = 0.5
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        F.check_margin(self.margin)
+
+
+# --------------------------------------------------------------------------------------------------
+# losses
+# --------------------------------------------------------------------------------------------------
+class EmbeddingLoss(nn.Module):
+    """Base class: a loss on a batch of pair embeddings ``(q, a)`` with optional labels, text ids and
+    extra negatives. The constructor takes the fields of :attr:`Options` (its signature)."""
+
+    #: the options dataclass: its fields are the constructor's parameters, with their defaults
+    Options: ClassVar[type] = NoOptions
     #: whether the loss needs labels (the adapter raises a clear error when the data has none)
     requires_labels: ClassVar[bool] = False
-    #: whether the loss uses text ids (duplicate-aware positives / anchor grouping)
-    uses_ids: bool = False
+    #: whether the loss takes extra negative text columns ``(m, k, d)``
+    accepts_negatives: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # the class's signature is its options dataclass's: help(), inspect and jsonargparse see it
+        cls.__signature__ = inspect.signature(cls.Options)  # type: ignore[attr-defined]
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__()
+        known = [f.name for f in dataclasses.fields(self.Options)]
+        for key in kwargs:
+            if key not in known:
+                raise LossOptionError(
+                    key,
+                    f"is not an option of {type(self).__name__}; its options: {', '.join(known) or 'none'}",
+                )
+        self.opts = self.Options(*args, **kwargs)
+
+    @property
+    def uses_ids(self) -> bool:
+        """Whether the loss uses text ids (duplicate-aware positives / anchor grouping)."""
+        return bool(getattr(self.opts, "duplicates", False))
 
     def forward(
         self,
@@ -81,139 +241,122 @@ class EmbeddingLoss(nn.Module):
         labels: Tensor | None = None,
         q_ids: Tensor | None = None,
         a_ids: Tensor | None = None,
+        negatives: Tensor | None = None,
+        neg_ids: Tensor | None = None,
     ) -> Tensor:
         raise NotImplementedError
+
+    def _labels(self, labels: Tensor | None) -> Tensor:
+        if labels is None:
+            raise ValueError(f"{type(self).__name__} needs labels")
+        return labels
+
+    def _no_negatives(self, negatives: Tensor | None) -> None:
+        if negatives is not None:
+            raise ValueError(
+                f"{type(self).__name__} scores (first text, second text) pairs and takes no extra negative "
+                "columns; drop them or use a contrastive loss (bsc, combo, pearson-combo, softcse-*, focal-infonce)"
+            )
 
     @property
     def tau(self) -> float | None:
         temperature = getattr(self, "temperature", None)
         return None if temperature is None else temperature.value
 
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(self.opts).items())
+
+
+#: options of the contrastive losses that the module (not the functional) consumes
+_MODULE_OPTIONS = ("tau", "trainable_tau", "tau_parametrization", "use_labels", "duplicates")
+
 
 class _Contrastive(EmbeddingLoss):
-    """Shared options of the in-batch contrastive losses (BSC, combo, SoftCSE, Focal-InfoNCE)."""
+    """In-batch contrastive losses: a :class:`Temperature` and the functional with the other options."""
 
     functional: ClassVar[Any]
+    Options: ClassVar[type] = ContrastiveOptions
+    accepts_negatives = True
 
-    def __init__(
-        self,
-        tau: float = 0.1,
-        *,
-        trainable_tau: bool = False,
-        tau_parametrization: TauParametrization = "log",
-        symmetric: bool = True,
-        combine: F.Combine = "mean",
-        use_labels: bool = False,
-        threshold: float = 0.5,
-        duplicates: bool = False,
-        **options: Any,
-    ):
-        super().__init__()
-        if combine not in ("mean", "sum"):
-            raise ValueError(f"combine must be 'mean' or 'sum'; got {combine!r}")
-        self.temperature = Temperature(tau, trainable_tau, tau_parametrization)
-        self.symmetric = symmetric
-        self.combine = combine
-        self.use_labels = use_labels
-        self.threshold = threshold
-        self.uses_ids = duplicates
-        self.options = options
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        o = self.opts
+        self.temperature = Temperature(o.tau, o.trainable_tau, o.tau_parametrization)
+        self.fn_options = {
+            k: v for k, v in dataclasses.asdict(o).items() if k not in (*_MODULE_OPTIONS, "threshold")
+        }
 
-    def forward(self, q, a, labels=None, q_ids=None, a_ids=None):
+    def forward(self, q, a, labels=None, q_ids=None, a_ids=None, negatives=None, neg_ids=None):
+        o = self.opts
+        if self.requires_labels:
+            # the regression term always needs the labels; use_labels only says whether the BSC term
+            # treats pairs not above the threshold as labeled negatives (eq. 5) or every pair as positive
+            label_kw = {
+                "labels": self._labels(labels),
+                "threshold": o.threshold if o.use_labels else -math.inf,
+            }
+        else:
+            label_kw = {"labels": labels if o.use_labels else None, "threshold": o.threshold}
+        dup = o.duplicates
         return type(self).functional(
             q,
             a,
             tau=self.temperature(),
-            labels=labels if self.use_labels else None,
-            threshold=self.threshold,
-            q_ids=q_ids if self.uses_ids else None,
-            a_ids=a_ids if self.uses_ids else None,
-            symmetric=self.symmetric,
-            combine=self.combine,
-            **self.options,
-        )
-
-    def extra_repr(self) -> str:
-        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
-        return (
-            f"symmetric={self.symmetric}, combine={self.combine!r}, use_labels={self.use_labels}, "
-            f"threshold={self.threshold}, duplicates={self.uses_ids}" + (f", {opts}" if opts else "")
+            **label_kw,
+            q_ids=q_ids if dup else None,
+            a_ids=a_ids if dup else None,
+            negatives=negatives,
+            neg_ids=neg_ids if dup else None,
+            **self.fn_options,
         )
 
 
 class BSCLoss(_Contrastive):
-    """Batch-softmax contrastive loss; see :func:`bscl.losses.functional.bsc_loss`.
+    """Batch-softmax contrastive loss; see :func:`bscl.losses.functional.bsc_loss` and :class:`BSCOptions`.
 
-    Options: ``normalization`` ("l2", "coordinate", "zscore", "none"), ``symmetric``, ``combine``,
-    ``use_labels`` (labeled negatives, eq. 5), ``duplicates`` (duplicate-aware positives, eqs. 3-4),
-    ``trainable_tau``.
+    Python defaults are the CLI's (labeled negatives and duplicate-aware positives on), except the
+    threshold: 0.5 here, the task's binarization threshold from the CLI.
     """
 
     functional = staticmethod(F.bsc_loss)
-
-    def __init__(self, tau: float = 0.1, *, normalization: F.Normalization = "l2", **kwargs: Any):
-        if normalization not in F.NORMALIZATIONS:
-            raise ValueError(f"unknown normalization {normalization!r}; choose one of {F.NORMALIZATIONS}")
-        super().__init__(tau, normalization=normalization, **kwargs)
+    Options = BSCOptions
 
 
 class ComboLoss(_Contrastive):
     """``mu * BSC + (1 - mu) * MSE`` (eq. 6); see :func:`bscl.losses.functional.combo_loss`."""
 
     functional = staticmethod(F.combo_loss)
+    Options = ComboOptions
     requires_labels = True
 
-    def __init__(
-        self, tau: float = 0.1, *, mu: float = 0.1, normalization: F.Normalization = "l2", **kwargs: Any
-    ):
-        F._check_unit("mu", mu)
-        kwargs.setdefault("use_labels", True)
-        super().__init__(tau, mu=mu, normalization=normalization, **kwargs)
 
-    def forward(self, q, a, labels=None, q_ids=None, a_ids=None):
-        if labels is None:
-            raise ValueError("ComboLoss needs labels (graded or binary) for its MSE term")
-        # the MSE term always needs the labels; use_labels only says whether the BSC term treats pairs
-        # below the threshold as labeled negatives (eq. 5) or every pair as a positive
-        return F.combo_loss(
-            q,
-            a,
-            labels,
-            tau=self.temperature(),
-            threshold=self.threshold if self.use_labels else -math.inf,
-            q_ids=q_ids if self.uses_ids else None,
-            a_ids=a_ids if self.uses_ids else None,
-            symmetric=self.symmetric,
-            combine=self.combine,
-            **self.options,
-        )
+class PearsonComboLoss(_Contrastive):
+    """``mu * BSC + (1 - mu) * (1 - Pearson)`` (Sec. 7); see :func:`~bscl.losses.functional.pearson_combo_loss`."""
+
+    functional = staticmethod(F.pearson_combo_loss)
+    Options = ComboOptions
+    requires_labels = True
 
 
 class SoftCSEWeightLoss(_Contrastive):
     """SoftCSE with per-negative weights (our reading); see :func:`~bscl.losses.functional.softcse_weight_loss`."""
 
     functional = staticmethod(F.softcse_weight_loss)
-
-    def __init__(self, tau: float = 0.05, *, beta: float = -1.0, symmetric: bool = False, **kwargs: Any):
-        super().__init__(tau, beta=beta, symmetric=symmetric, **kwargs)
+    Options = SoftCSEWeightOptions
 
 
 class SoftCSETemperatureLoss(_Contrastive):
     """SoftCSE with per-negative temperatures (our reading); see :func:`~bscl.losses.functional.softcse_temperature_loss`."""
 
     functional = staticmethod(F.softcse_temperature_loss)
-
-    def __init__(self, tau: float = 0.05, *, gamma: float = 0.5, symmetric: bool = False, **kwargs: Any):
-        super().__init__(tau, gamma=gamma, symmetric=symmetric, **kwargs)
+    Options = SoftCSETemperatureOptions
 
 
 class FocalInfoNCELoss(_Contrastive):
     """Focal-InfoNCE (Hou and Li, 2023); see :func:`bscl.losses.functional.focal_infonce_loss`."""
 
     functional = staticmethod(F.focal_infonce_loss)
-
-    def __init__(self, tau: float = 0.05, *, margin: float = 0.3, symmetric: bool = False, **kwargs: Any):
-        super().__init__(tau, margin=margin, symmetric=symmetric, **kwargs)
+    Options = FocalOptions
 
 
 class MSELoss(EmbeddingLoss):
@@ -221,29 +364,27 @@ class MSELoss(EmbeddingLoss):
 
     requires_labels = True
 
-    def forward(self, q, a, labels=None, q_ids=None, a_ids=None):
-        if labels is None:
-            raise ValueError("MSELoss needs labels")
-        return F.mse_cosine_loss(q, a, labels)
+    def forward(self, q, a, labels=None, q_ids=None, a_ids=None, negatives=None, neg_ids=None):
+        self._no_negatives(negatives)
+        return F.mse_cosine_loss(q, a, self._labels(labels))
 
 
 class TripletLoss(EmbeddingLoss):
     """Cosine triplet loss with anchor grouping; see :func:`bscl.losses.functional.triplet_loss`."""
 
+    Options = TripletOptions
     requires_labels = True
-    uses_ids = True
 
-    def __init__(self, margin: float = 0.5, threshold: float = 0.5):
-        super().__init__()
-        if margin < 0:
-            raise ValueError(f"margin must be >= 0; got {margin}")
-        self.margin = margin
-        self.threshold = threshold
+    @property
+    def uses_ids(self) -> bool:
+        return True
 
-    def forward(self, q, a, labels=None, q_ids=None, a_ids=None):
-        if labels is None:
-            raise ValueError("TripletLoss needs labels (positive and negative pairs per anchor)")
-        return F.triplet_loss(q, a, labels, margin=self.margin, threshold=self.threshold, q_ids=q_ids)
+    def forward(self, q, a, labels=None, q_ids=None, a_ids=None, negatives=None, neg_ids=None):
+        self._no_negatives(negatives)
+        labels = self._labels(labels)
+        return F.triplet_loss(
+            q, a, labels, margin=self.opts.margin, threshold=self.opts.threshold, q_ids=q_ids
+        )
 
 
 class PearsonLoss(EmbeddingLoss):
@@ -251,16 +392,16 @@ class PearsonLoss(EmbeddingLoss):
 
     requires_labels = True
 
-    def forward(self, q, a, labels=None, q_ids=None, a_ids=None):
-        if labels is None:
-            raise ValueError("PearsonLoss needs labels")
-        return F.pearson_loss(q, a, labels)
+    def forward(self, q, a, labels=None, q_ids=None, a_ids=None, negatives=None, neg_ids=None):
+        self._no_negatives(negatives)
+        return F.pearson_loss(q, a, self._labels(labels))
 
 
 #: loss names used by the CLI and configs
 LOSSES: dict[str, type[EmbeddingLoss]] = {
     "bsc": BSCLoss,
     "combo": ComboLoss,
+    "pearson-combo": PearsonComboLoss,
     "mse": MSELoss,
     "triplet": TripletLoss,
     "pearson": PearsonLoss,
@@ -270,10 +411,51 @@ LOSSES: dict[str, type[EmbeddingLoss]] = {
 }
 
 
-def build_loss(name: str, **kwargs: Any) -> EmbeddingLoss:
-    """Instantiate a loss by name (see :data:`LOSSES`); unknown names list the known ones."""
+def loss_class(name: str) -> type[EmbeddingLoss]:
+    """The class of a loss name (see :data:`LOSSES`); unknown names list the known ones."""
     try:
-        cls = LOSSES[name]
+        return LOSSES[name]
     except KeyError:
-        raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}") from None
-    return cls(**kwargs)
+        raise LossOptionError("name", f"={name!r} is unknown; choose one of {sorted(LOSSES)}") from None
+
+
+def build_loss(name: str, **kwargs: Any) -> EmbeddingLoss:
+    """Instantiate a loss by name (see :data:`LOSSES`) with options of its :attr:`~EmbeddingLoss.Options`."""
+    return loss_class(name)(**kwargs)
+
+
+def loss_options(name: str) -> dict[str, Any]:
+    """The options of loss ``name`` and their defaults, in constructor order."""
+    return {f.name: f.default for f in dataclasses.fields(loss_class(name).Options)}
+
+
+def option_types() -> dict[str, Any]:
+    """Every option of any loss with its type (Literal choices as ``str``), in first-seen order."""
+    types: dict[str, Any] = {}
+    for cls in LOSSES.values():
+        for key, typ in typing.get_type_hints(cls.Options).items():
+            types.setdefault(key, str if typing.get_origin(typ) is Literal else typ)
+    return types
+
+
+def option_help() -> dict[str, str]:
+    """One help line per option: its description (the first options dataclass that documents it,
+    from its Google-style ``Args:``) and each loss's default."""
+    docs: dict[str, str] = {}
+    for cls in LOSSES.values():
+        for klass in cls.Options.__mro__:
+            for param in docstring_parser.parse(klass.__doc__ or "").params:
+                docs.setdefault(param.arg_name, " ".join((param.description or "").split()))
+    lines: dict[str, str] = {}
+    for key in option_types():
+        by_default: dict[str, list[str]] = {}
+        for name in LOSSES:
+            options = loss_options(name)
+            if key in options:
+                by_default.setdefault(repr(options[key]), []).append(name)
+        if len(by_default) == 1:
+            defaults = next(iter(by_default))
+        else:
+            defaults = "; ".join(f"{', '.join(names)}: {value}" for value, names in by_default.items())
+        lines[key] = f"{docs.get(key, key)} (default {defaults})"
+    return lines

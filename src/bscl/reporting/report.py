@@ -258,7 +258,11 @@ def plot_series(
 # --------------------------------------------------------------------------------------------------
 # the report
 # --------------------------------------------------------------------------------------------------
-def _config_summary(cfg: Mapping[str, Any]) -> str:
+def _config_summary(cfg: Mapping[str, Any], loss_options: Mapping[str, Any] | None = None) -> str:
+    """One-row table of the main settings; the loss's values are the resolved ones (``loss_options``
+    in metrics.json: what the loss ran with) where recorded, else the config's."""
+    if loss_options:
+        cfg = {**cfg, "loss": {**(cfg.get("loss") or {}), **loss_options}}
     loss = _get(cfg, "loss", "name")
     fields = [
         ("task", _get(cfg, "data", "task")),
@@ -387,7 +391,7 @@ def write_report(run_dir: PathLike) -> Path:
             "",
         ]
     if cfg:
-        lines += ["## Configuration", "", _config_summary(cfg), ""]
+        lines += ["## Configuration", "", _config_summary(cfg, metrics.get("loss_options")), ""]
         lines += ["<details><summary>full configuration</summary>", "", "```yaml",
                   yaml.safe_dump(cfg, sort_keys=False).rstrip(), "```", "", "</details>", ""]  # fmt: skip
 

@@ -51,27 +51,74 @@ class BatchingConfig:
     pack_window: int = 64  #: batches per packing window
 
 
-@dataclass
-class LossConfig:
-    """The loss and its options (see ``bscl.losses``)."""
+def _make_loss_config() -> type:
+    """``LossConfig``, derived from the losses' options dataclasses (:mod:`bscl.losses.modules`).
 
-    name: str = (
-        "bsc"  #: bsc | combo | mse | triplet | pearson | softcse-weight | softcse-temperature | focal-infonce
+    Fields: ``name``, the union of every loss's options (each defaulting to ``None`` = "the chosen
+    loss's own default"), and ``tau_learning_rate`` (the trainer's). The docstring's ``Args:``
+    section has one help line per field, with each loss's default.
+    """
+    from bscl.losses.modules import LOSSES, option_help, option_types
+
+    helps = option_help()
+    fields: list[tuple[str, Any, Any]] = [("name", str, field(default="bsc"))]
+    fields += [(key, typ | None, field(default=None)) for key, typ in option_types().items()]
+    fields.append(("tau_learning_rate", float, field(default=1e-3)))
+    lines = [f"    name: the loss: {' | '.join(LOSSES)} (default bsc)"]
+    lines += [f"    {key}: {text}" for key, text in helps.items()]
+    lines.append("    tau_learning_rate: learning rate of a trainable temperature (default 0.001)")
+    doc = (
+        "The loss and its options (see ``bscl.losses``).\n\nAn unset option takes the chosen loss's own "
+        "default, and ``threshold`` the task's binarization threshold.\n\nArgs:\n" + "\n".join(lines) + "\n"
     )
-    tau: float = 0.1  #: temperature (L2: ~0.1; coordinate normalization: ~1-3)
-    trainable_tau: bool = False
-    tau_parametrization: str = "log"  #: log (tau = exp(p)) or alpha (tau = 1/alpha, the authors' code)
-    tau_learning_rate: float = 1e-3
-    symmetric: bool = True
-    combine: str = "mean"  #: mean (authors' code) or sum (eq. 1) of the two directions
-    normalization: str = "l2"  #: l2 | coordinate | zscore | none
-    use_labels: bool = True  #: labeled negatives (eq. 5): pairs below threshold add no positive term
-    threshold: float | None = None  #: label binarization threshold (default: the task's)
-    duplicates: bool = True  #: duplicate-aware positives (eqs. 3-4)
-    mu: float = 0.1  #: combo weight of the BSC term
-    margin: float = 0.5  #: triplet margin / Focal-InfoNCE margin
-    beta: float = -1.0  #: SoftCSE weight sharpness (0 = InfoNCE)
-    gamma: float = 0.5  #: SoftCSE temperature slope (0 = InfoNCE)
+    return dataclasses.make_dataclass(
+        "LossConfig", fields, namespace={"__doc__": doc, "__module__": __name__}
+    )
+
+
+LossConfig = _make_loss_config()
+
+#: the LossConfig fields that are no loss option
+LOSS_CONFIG_EXTRA: tuple[str, ...] = ("name", "tau_learning_rate")
+
+
+def given_loss_options(lo: Any) -> dict[str, Any]:
+    """The loss options set in a LossConfig (not None), without ``name`` / ``tau_learning_rate``."""
+    return {
+        f.name: getattr(lo, f.name)
+        for f in dataclasses.fields(lo)
+        if f.name not in LOSS_CONFIG_EXTRA and getattr(lo, f.name) is not None
+    }
+
+
+def resolve_loss_options(lo: Any, default_threshold: float | None = None) -> dict[str, Any]:
+    """Every option of the chosen loss with the value it runs with: the given ones, the task's
+    threshold (``default_threshold``) where none is given, else the loss's own defaults.
+
+    Raises ValueError naming the ``--loss.X`` option: unknown loss, an option that the loss does not
+    take, or a value its constructor rejects (validation by building the loss).
+    """
+    from bscl.losses.functional import LossOptionError
+    from bscl.losses.modules import build_loss, loss_options
+
+    try:
+        options = loss_options(lo.name)
+    except LossOptionError as err:
+        raise ValueError(err.named("--loss.")) from None
+    given = given_loss_options(lo)
+    for key in given:
+        if key not in options:
+            raise ValueError(
+                f"--loss.{key} is not an option of --loss.name={lo.name}; its options: "
+                f"{', '.join(options) or 'none'}"
+            )
+    if "threshold" in options and "threshold" not in given and default_threshold is not None:
+        given["threshold"] = default_threshold
+    try:
+        build_loss(lo.name, **given)
+    except LossOptionError as err:
+        raise ValueError(err.named("--loss.")) from None
+    return {**options, **given}
 
 
 @dataclass
@@ -115,40 +162,34 @@ class RunConfig:
 
     def validate(self) -> None:
         """Raise ValueError for values that cannot work, naming the option to change."""
-        from bscl.losses.functional import NORMALIZATIONS
         from bscl.losses.modules import LOSSES
         from bscl.training.peers import PEER_LOSSES
 
         lo = self.loss
-        if lo.name not in LOSSES and lo.name not in PEER_LOSSES:
+        if lo.name in PEER_LOSSES:
+            bc = self.batching
+            if bc.strategy != "random" or bc.reuse_embeddings or bc.pack_by_length:
+                raise ValueError(
+                    f"--loss.name={lo.name} brings sentence-transformers' own batch sampler: drop "
+                    "--batching.strategy / reuse_embeddings / pack_by_length (or choose a bscl loss)"
+                )
+            if self.train.mini_batch_size is not None:
+                raise ValueError(
+                    f"--train.mini_batch_size applies to bscl losses, not {lo.name} (try st-cached-mnrl)"
+                )
+            given = [k for k, v in given_loss_options(lo).items() if v is not None]
+            if given:
+                raise ValueError(
+                    f"--loss.{given[0]} is not an option of --loss.name={lo.name} "
+                    "(a sentence-transformers recipe runs with its library's defaults)"
+                )
+        elif lo.name not in LOSSES:
             raise ValueError(
                 f"--loss.name={lo.name!r} is unknown; choose one of {sorted(LOSSES)} "
                 f"or a sentence-transformers recipe {sorted(PEER_LOSSES)}"
             )
-        bc = self.batching
-        if lo.name in PEER_LOSSES and (bc.strategy != "random" or bc.reuse_embeddings or bc.pack_by_length):
-            raise ValueError(
-                f"--loss.name={lo.name} brings sentence-transformers' own batch sampler: drop "
-                "--batching.strategy / reuse_embeddings / pack_by_length (or choose a bscl loss)"
-            )
-        if lo.name in PEER_LOSSES and self.train.mini_batch_size is not None:
-            raise ValueError(
-                f"--train.mini_batch_size applies to bscl losses, not {lo.name} (try st-cached-mnrl)"
-            )
-        if not (lo.tau > 0 and lo.tau != float("inf")):
-            raise ValueError(
-                f"--loss.tau must be > 0 and finite (got {lo.tau}); the paper uses 0.1 with L2, 1.2 with coordinate"
-            )
-        if not 0 <= lo.mu <= 1:
-            raise ValueError(f"--loss.mu must lie in [0, 1] (got {lo.mu})")
-        if lo.normalization not in NORMALIZATIONS:
-            raise ValueError(f"--loss.normalization={lo.normalization!r}; choose one of {NORMALIZATIONS}")
-        if lo.combine not in ("mean", "sum"):
-            raise ValueError(f"--loss.combine must be 'mean' or 'sum' (got {lo.combine!r})")
-        if lo.tau_parametrization not in ("log", "alpha"):
-            raise ValueError(
-                f"--loss.tau_parametrization must be 'log' or 'alpha' (got {lo.tau_parametrization!r})"
-            )
+        else:
+            resolve_loss_options(self.loss)  # builds the loss: its own checks, naming --loss.X
         da = self.data
         if da.task == "generic" and not da.train_file:
             raise ValueError("--data.task generic needs --data.train_file (CSV/TSV/JSONL with a header)")
