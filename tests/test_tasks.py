@@ -9,7 +9,7 @@ import yaml
 
 from bscl import cli, reproduce
 from bscl.data import AVAILABLE_TASKS, TASK_SPECS, TASKS, get_spec, load_task
-from bscl.run import LOSS_FIELDS
+from bscl.losses.modules import loss_options
 from bscl.training.config import RunConfig, base_config
 from bscl.training.peers import PEER_LOSSES
 
@@ -57,7 +57,7 @@ def test_recipes_set_only_fields_of_the_loss_they_name():
     for spec in TASK_SPECS.values():
         for name, recipe in spec.recipes.items():
             loss = recipe["loss"]["name"]
-            assert set(recipe["loss"]) - {"name"} <= set(LOSS_FIELDS[loss]), (spec.name, name)
+            assert set(recipe["loss"]) - {"name"} <= set(loss_options(loss)), (spec.name, name)
             RunConfig().validate()  # the defaults stay valid
             base_config(spec.name, name).validate()
         for peer in spec.peers:

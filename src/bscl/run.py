@@ -130,6 +130,8 @@ def _cuda() -> bool:
 def resolved_loss_options(cfg: RunConfig, task: Task) -> dict[str, Any]:
     """The loss's name and every option it runs with (unset options: the loss's defaults; the
     threshold: the task's binarization threshold unless given). Recorded in ``metrics.json``."""
+    if cfg.loss.name in PEER_LOSSES:  # a sentence-transformers recipe: its library's own defaults
+        return {"name": cfg.loss.name}
     return {"name": cfg.loss.name, **resolve_loss_options(cfg.loss, task.binarize_threshold)}
 
 

@@ -530,11 +530,12 @@ def triplet_loss(
 def pearson_loss(q: Tensor, a: Tensor, labels: Tensor, eps: float = 1e-8) -> Tensor:
     """``1 - Pearson(cos(q_i, a_i), y_i)`` over the batch (the paper's Sec. 7: 85.57 on STSb).
 
-        r = sum_i x_i y_i / (||x|| ||y|| + eps),   x = cos - mean(cos),  y = labels - mean(labels)
+        r = sum_i x_i y_i / (||x|| ||y||),   x = cos - mean(cos),  y = labels - mean(labels)
 
     A batch of one pair, constant cosines or constant labels have no correlation: a centred vector
     is zero, so the loss is 1 with zero gradient (the square roots are taken only of positive values,
-    and ``r`` is set to 0 rather than divided by ``eps``; float32 for half-precision inputs).
+    and ``r`` is set to 0 where ``||x|| ||y|| <= eps`` rather than divided by it; float32 for
+    half-precision inputs).
     """
     m = _check_pair(q, a)
     _check_vector("labels", labels, m)
@@ -542,8 +543,10 @@ def pearson_loss(q: Tensor, a: Tensor, labels: Tensor, eps: float = 1e-8) -> Ten
     x = cos - cos.mean()
     y = labels.to(cos.dtype) - labels.to(cos.dtype).mean()
     den = _safe_sqrt(x.pow(2).sum()) * _safe_sqrt(y.pow(2).sum())
-    # a zero centred vector: r = 0 with zero gradient (not (x . y) / eps, whose gradient y / eps is ~1e8)
-    r = torch.where(den > 0, (x * y).sum() / (den + eps), torch.zeros_like(den))
+    # a zero centred vector: r = 0 with zero gradient (not (x . y) / eps, whose gradient y / eps is ~1e8);
+    # the divisor is swapped for 1 there so the branch that where() drops has no inf / NaN gradient either
+    positive = den > eps
+    r = torch.where(positive, (x * y).sum() / torch.where(positive, den, torch.ones_like(den)), torch.zeros_like(den))
     return 1 - r
 
 

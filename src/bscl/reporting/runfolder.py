@@ -306,6 +306,34 @@ def _same_path(a: Any, b: Any, name: str) -> bool:
     return norm(a) == norm(b)
 
 
+def _resolved_loss(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``config`` with its loss section as the loss runs it: an unset option (None) replaced by the
+    loss's own default (the threshold by the task's), options the loss does not take dropped. So
+    ``--loss.tau 0.1`` equals an unset tau for a loss whose default is 0.1, and the comparison does
+    not depend on whether the config was stored before or after resolution."""
+    loss = config.get("loss")
+    if not isinstance(loss, Mapping):
+        return config
+    from bscl.losses.modules import LOSSES, loss_options
+    from bscl.training.config import LOSS_CONFIG_EXTRA
+
+    name = loss.get("name")
+    if name not in LOSSES:
+        return config  # a sentence-transformers recipe or an unknown name: compared as stored
+    options = loss_options(name)
+    threshold = None
+    if "threshold" in options and loss.get("threshold") is None:
+        from bscl.data import TASK_SPECS
+
+        spec = TASK_SPECS.get(str((config.get("data") or {}).get("task")))
+        threshold = spec.threshold if spec is not None else None
+    resolved: dict[str, Any] = {k: v for k, v in loss.items() if k in LOSS_CONFIG_EXTRA}
+    for key, default in options.items():
+        value = loss.get(key)
+        resolved[key] = value if value is not None else (threshold if key == "threshold" else default)
+    return {**config, "loss": resolved}
+
+
 def config_diff(
     stored: Mapping[str, Any], wanted: Mapping[str, Any], *, more_seeds: bool = True
 ) -> list[str]:
@@ -316,7 +344,7 @@ def config_diff(
     from bscl.training.config import RunConfig
 
     defaults = _flatten(RunConfig().to_dict())
-    old, new = _flatten(stored), _flatten(wanted)
+    old, new = _flatten(_resolved_loss(stored)), _flatten(_resolved_loss(wanted))
     missing = object()
     diffs = []
     for name in sorted(set(old) | set(new)):
