@@ -45,7 +45,7 @@ from bscl.paths import data_root
 from bscl.reporting.atomic import atomic_write_text
 from bscl.reporting.report import format_table, write_report
 from bscl.training import BSCLTrainer
-from bscl.training.config import RunConfig
+from bscl.training.config import HF_DEFAULTS, RunConfig
 
 logger = logging.getLogger(__name__)
 
@@ -258,33 +258,25 @@ def train_seed(
     evaluator = build_evaluator(_dev_task(task, cfg.data.eval_subset), "dev", batch_size=cfg.eval.batch_size)
     metric_key = f"eval_{evaluator.primary_metric}"
     steps_per_epoch = math.ceil(len(train) / (tr.batch_size * world))
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(out),
-        num_train_epochs=tr.epochs,
-        per_device_train_batch_size=tr.batch_size,
-        per_device_eval_batch_size=cfg.eval.batch_size,
-        learning_rate=tr.learning_rate,
-        warmup_steps=max(0, round(tr.warmup_ratio * steps_per_epoch * tr.epochs)),
-        lr_scheduler_type="linear",
-        weight_decay=tr.weight_decay,
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model=metric_key,
-        greater_is_better=True,
-        logging_steps=tr.logging_steps,
-        seed=seed,
-        data_seed=seed,
-        batch_sampler=sampler,
-        report_to="none",
-        dataloader_drop_last=False,
-        disable_tqdm=False,
-        ddp_find_unused_parameters=True,  # BERT pooler weights get no gradient (mean pooling)
-        dataloader_pin_memory=False,
-        # under torchrun on a CPU-only machine: gloo (the trainer would otherwise not run in DDP mode)
-        **({"use_cpu": True, "ddp_backend": "gloo"} if world > 1 and not _cuda() else {}),
-    )
+    own = {  # the fields bscl sets from its own options (HF_FROM_BSCL): --hf.* may not override them
+        "output_dir": str(out),
+        "num_train_epochs": tr.epochs,
+        "per_device_train_batch_size": tr.batch_size,
+        "per_device_eval_batch_size": cfg.eval.batch_size,
+        "learning_rate": tr.learning_rate,
+        "warmup_steps": max(0, round(tr.warmup_ratio * steps_per_epoch * tr.epochs)),
+        "weight_decay": tr.weight_decay,
+        "metric_for_best_model": metric_key,
+        "greater_is_better": True,
+        "logging_steps": tr.logging_steps,
+        "seed": seed,
+        "data_seed": seed,
+        "batch_sampler": sampler,
+    }
+    # under torchrun on a CPU-only machine: gloo (the trainer would otherwise not run in DDP mode)
+    ddp = {"use_cpu": True, "ddp_backend": "gloo"} if world > 1 and not _cuda() else {}
+    # bscl's defaults (HF_DEFAULTS), then --hf.* (checked in RunConfig.validate), then bscl's own fields
+    args = SentenceTransformerTrainingArguments(**{**HF_DEFAULTS, **ddp, **cfg.hf, **own})
     progress = Progress(metric_key, metrics, metrics_path, seed, factory)
     trainer = BSCLTrainer(
         model=model,
