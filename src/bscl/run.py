@@ -160,6 +160,7 @@ def prepare_task(cfg: RunConfig, root: Path | None) -> Task:
             "text2": da.text2,
             "label": da.label,
             "label_type": da.label_type,
+            **({"score_range": (0.0, da.label_max)} if da.label_max is not None else {}),
         }
     if da.negatives:
         # the paper ranks the claims with a pretrained SBERT: here the zero-shot model of the run
