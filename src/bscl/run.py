@@ -166,7 +166,10 @@ def prepare_task(cfg: RunConfig, root: Path | None) -> Task:
         # the paper ranks the claims with a pretrained SBERT: here the zero-shot model of the run
         options["negatives"] = da.negatives
         options["model"] = load_model(
-            cfg.train.model, seed=cfg.train.seed, max_seq_length=cfg.train.max_seq_length
+            cfg.train.model,
+            seed=cfg.train.seed,
+            max_seq_length=cfg.train.max_seq_length,
+            device=cfg.train.device,
         )
     task = load_task(da.task, root, seed=0, **options)
     if da.positives_only and "label" in task.train.column_names:
@@ -339,7 +342,12 @@ def run_training(cfg: RunConfig) -> dict[str, Any]:
         )
     try:
         if cfg.eval.before and "before" not in metrics and is_main_process():
-            base = load_model(cfg.train.model, seed=cfg.train.seed, max_seq_length=cfg.train.max_seq_length)
+            base = load_model(
+                cfg.train.model,
+                seed=cfg.train.seed,
+                max_seq_length=cfg.train.max_seq_length,
+                device=cfg.train.device,
+            )
             metrics["before"] = {
                 split: evaluate(base, task, split, batch_size=cfg.eval.batch_size)
                 for split in ("dev", "test")

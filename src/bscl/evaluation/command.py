@@ -17,10 +17,10 @@ from bscl.data import TASKS, load_task
 DEFAULT_OUTPUT_DIR = Path("runs") / "eval"
 
 
-def _load_model(name_or_path: str) -> Any:
+def _load_model(name_or_path: str, device: str | None = None) -> Any:
     from bscl.models import load_model
 
-    return load_model(name_or_path)
+    return load_model(name_or_path, device=device)
 
 
 def default_output(task: str, model: str, split: str) -> Path:
@@ -48,6 +48,7 @@ def run_eval(
     *,
     batch_size: int = 64,
     seed: int = 0,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (a name/path for :func:`bscl.models.load_model`, or a loaded model) on a task.
 
@@ -59,7 +60,7 @@ def run_eval(
     start = time.perf_counter()
     t = load_task(task, data_root, seed=seed)
     model_name = model if isinstance(model, str) else type(model).__name__
-    loaded = _load_model(model) if isinstance(model, str) else model
+    loaded = _load_model(model, device) if isinstance(model, str) else model
     metrics = evaluate(loaded, t, split, batch_size=batch_size)
     result: dict[str, Any] = {
         "task": t.name,
@@ -98,7 +99,14 @@ def _versions() -> dict[str, str]:
 def _cmd(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else default_output(args.task, args.model, args.split)
     result = run_eval(
-        args.task, args.model, args.split, args.data_root, output, batch_size=args.batch_size, seed=args.seed
+        args.task,
+        args.model,
+        args.split,
+        args.data_root,
+        output,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
     )
     print(format_table(result))
     print(f"wrote {output}", file=sys.stderr)
@@ -122,6 +130,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--output", default=None, help="JSON file (default: runs/eval/TASK-MODEL-SPLIT.json)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="seed of the task's splits (MRPC/PFCC/CQA-B 9:1)")
+    p.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:1, mps, ... (default: CUDA when available, else the CPU)"
+    )
     p.set_defaults(func=_cmd)
     return p
 
