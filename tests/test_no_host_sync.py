@@ -40,3 +40,35 @@ def test_text_ids_run_on_the_tokens_device():
     ids = torch.zeros(3, 5, dtype=torch.int64, device="meta")
     out = sequence_hash(ids, torch.ones(3, 5, dtype=torch.int64, device="meta"))
     assert out.device.type == "meta" and out.shape == (3,)
+
+
+def test_faiss_indexes_and_kmeans_move_to_the_gpus_when_faiss_sees_some(monkeypatch):
+    """faiss-gpu is not installed here: fake one GPU and check what would move there."""
+    import faiss
+
+    from bscl.batching import grouping
+    from bscl.batching.knn import KnnIndex, l2_normalize
+
+    moved: list[str] = []
+    monkeypatch.setattr(faiss, "get_num_gpus", lambda: 1, raising=False)
+    monkeypatch.setattr(
+        faiss,
+        "index_cpu_to_all_gpus",
+        lambda index: moved.append(type(index).__name__) or index,
+        raising=False,
+    )
+    x = l2_normalize(np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32))
+    KnnIndex(x, method="exact")
+    KnnIndex(x, method="ivf", nlist=4)
+    KnnIndex(x, method="hnsw")
+    assert moved == ["IndexFlatIP", "IndexIVFFlat"]  # HNSW has no GPU version in faiss
+    seen: list[object] = []
+    real = faiss.Kmeans
+
+    def kmeans(*args, **kwargs):
+        seen.append(kwargs.get("gpu"))
+        return real(*args, **{**kwargs, "gpu": False})
+
+    monkeypatch.setattr(faiss, "Kmeans", kmeans)
+    assert grouping.cluster_shingles(x, 4, np.random.default_rng(0)).shape == (300,)
+    assert seen == [True]
