@@ -26,10 +26,11 @@ def tiny_run(out: Path, *extra: str) -> list[str]:
     ]
 
 
-def test_tensorboard_event_file_holds_the_training_loss(tmp_path):
+def test_tensorboard_event_file_and_model_card_of_a_train_run(tmp_path):
     event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
     out = tmp_path / "run"
-    assert main(tiny_run(out, "--hf.report_to", "tensorboard")) == 0
+    argv = tiny_run(out, "--hf.report_to", "tensorboard", "--loss.name=focal-infonce", "--loss.tau=0.07")
+    assert main(argv) == 0
     events = sorted(out.rglob("events.out.tfevents.*"))
     assert events, f"no TensorBoard event file under {out}"
     acc = event_accumulator.EventAccumulator(str(events[0].parent))
@@ -38,6 +39,11 @@ def test_tensorboard_event_file_holds_the_training_loss(tmp_path):
     assert "train/loss" in tags, tags
     losses = [e.value for e in acc.Scalars("train/loss")]
     assert losses and all(v == v for v in losses)  # finite numbers, one per logged step
+    card = (out / "model" / "README.md").read_text()  # the chosen model's card names loss, settings, paper
+    assert '"loss": "focal-infonce"' in card and '"tau": 0.07' in card and '"margin": ' in card
+    assert "Improving Contrastive Learning of Sentence Embeddings with Focal-InfoNCE" in card
+    assert "Batch-Softmax Contrastive Loss" not in card
+    assert "stsb_dev" in card  # the named dev evaluator
 
 
 def test_hf_conflict_is_an_error_before_training(tmp_path, capsys):

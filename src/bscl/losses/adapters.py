@@ -147,15 +147,17 @@ class STLoss(nn.Module):
         self.record_embeddings(q, a)
         return self.loss_from_embeddings(q, a, labels, features)
 
+    # model card (cli branch): the wrapped loss's name, settings and paper (see bscl.losses.st)
+    def get_config_dict(self) -> dict[str, Any]:
+        from bscl.losses.st import embedding_loss_config, loss_name
+
+        return {"loss": loss_name(self.loss) or type(self.loss).__name__, **embedding_loss_config(self.loss)}
+
     @property
     def citation(self) -> str:
-        return (
-            "@inproceedings{chernyavskiy-etal-2022-batch,\n"
-            "  title = {Batch-Softmax Contrastive Loss for Pairwise Sentence Scoring Tasks},\n"
-            "  author = {Chernyavskiy, Anton and Ilvovsky, Dmitry and Kalinin, Pavel and Nakov, Preslav},\n"
-            "  booktitle = {Proceedings of NAACL-HLT 2022},\n"
-            "  year = {2022}\n}"
-        )
+        from bscl.losses.st import citation_of
+
+        return citation_of(self.loss)
 
 
 class LossStateCallback(TrainerCallback):

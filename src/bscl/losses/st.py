@@ -104,6 +104,38 @@ def loss_options(cls: type[nn.Module]) -> dict[str, inspect.Parameter]:
     return options
 
 
+def loss_name(loss: nn.Module) -> str | None:
+    """The :data:`~bscl.losses.modules.LOSSES` name of an embedding loss instance (None if unregistered)."""
+    return next((name for name, cls in M.LOSSES.items() if type(loss) is cls), None)
+
+
+def citation_of(loss: nn.Module) -> str:
+    """The paper of an embedding loss instance (see :data:`CITATIONS`)."""
+    return CITATIONS.get(loss_name(loss) or "", _BSC)
+
+
+def embedding_loss_config(loss: nn.Module) -> dict[str, Any]:
+    """The settings of an embedding loss instance, read back from it (for the model card of a wrapped
+    loss, e.g. ``bscl train``'s ``STLoss``): each constructor option found as an attribute, in the loss's
+    ``options`` dict, or on its :class:`~bscl.losses.modules.Temperature`; options not found are left out."""
+    temperature = getattr(loss, "temperature", None)
+    special = {
+        "tau": lambda: round(temperature.value, 6),
+        "trainable_tau": lambda: temperature.trainable,
+        "tau_parametrization": lambda: temperature.parametrization,
+        "duplicates": lambda: loss.uses_ids,
+    }
+    out: dict[str, Any] = {}
+    for name in loss_options(type(loss)):
+        if name in special and (temperature is not None or name == "duplicates"):
+            out[name] = special[name]()
+        elif hasattr(loss, name) and not callable(getattr(loss, name)):
+            out[name] = getattr(loss, name)
+        elif name in (getattr(loss, "options", None) or {}):
+            out[name] = loss.options[name]
+    return out
+
+
 class STStyleLoss(STLoss):
     """Base of the model-first losses: ``Loss(model, **options)`` builds :attr:`embedding_loss` with the
     options and wraps it like :class:`STLoss` (``embedding_callback`` / ``gather_across_processes``
