@@ -33,6 +33,7 @@ from datasets import Dataset
 
 from bscl.data.errors import DataError, SkipLog
 from bscl.data.readers import (
+    load_table,
     parse_binary,
     parse_score,
     parse_text,
@@ -745,6 +746,14 @@ def _iter_source(
     if isinstance(src, Dataset):
         name = f"<datasets.Dataset {what}>"
         return name, list(src.column_names), ((row, {"file": name, "row": i}) for i, row in enumerate(src))
+    table = load_table(src)  # parquet / Arrow / datasets folder (cli branch)
+    if table is not None:
+        name = str(src)
+        return (
+            name,
+            list(table.column_names),
+            ((row, {"file": name, "row": i}) for i, row in enumerate(table)),
+        )
     path = Path(src)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
@@ -752,7 +761,10 @@ def _iter_source(
         cols = list(dict.fromkeys(k for _, r in rows for k in r))
         return str(path), cols, ((r, {"file": path, "line": line}) for line, r in rows)
     if suffix not in (".csv", ".tsv"):
-        raise DataError(f"unknown file type {suffix!r} (expected .csv, .tsv, .jsonl)", file=path)
+        raise DataError(
+            f"unknown file type {suffix!r} (expected .csv, .tsv, .jsonl, .parquet, .arrow or a datasets folder)",
+            file=path,
+        )
     delimiter = "\t" if suffix == ".tsv" else ","
     records = read_delimited(path, delimiter=delimiter, quoting="csv")
     try:
@@ -822,6 +834,14 @@ def read_generic(
     )
     if label_type in ("score", "binary") and cl is None:
         raise DataError(f"label_type {label_type!r} needs a label column", file=source, line=1, field=label)
+    ignored = [c for c in columns if c not in (c1, c2, cl)]
+    if ignored:  # cli branch: say which columns are not used (a negative column, a second label...)
+        logger.warning(
+            "%s: using columns %s; ignoring %s (choose others with --data.text1 / text2 / label)",
+            source,
+            [c for c in (c1, c2, cl) if c],
+            ignored,
+        )
     a: list[str] = []
     b: list[str] = []
     raw: list[tuple[Any, dict[str, Any]]] = []
