@@ -69,3 +69,19 @@ def test_generic_scores_on_a_0_to_5_scale(tmp_path):
     assert metrics["primary"] == "spearman"
     # without the scale the scores above 1 are an error naming the file and the field
     assert main(tiny_run(tmp_path / "run2", "--data.task=generic", f"--data.train_file={train}")) == 2
+
+
+def test_finished_seeds_keep_only_what_resume_and_the_chosen_model_need(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = tiny_run(out, "--train.epochs=2", "--train.seeds=2")
+    assert main(argv) == 0
+    assert not list(out.glob("seed-*/checkpoint-*"))  # pruned
+    assert (out / "seed-0" / "best-model" / "modules.json").is_file() and (
+        out / "model" / "modules.json"
+    ).is_file()
+    capsys.readouterr()
+    assert main(argv) == 0  # re-running still works: both seeds read back, the model copied again
+    assert capsys.readouterr().out.count("already finished") == 2
+    kept = tmp_path / "kept"
+    assert main(tiny_run(kept, "--train.keep_checkpoints=true")) == 0
+    assert list(kept.glob("seed-0/checkpoint-*"))

@@ -221,6 +221,15 @@ def _last_checkpoint(folder: Path) -> str | None:
     return str(ckpts[-1]) if ckpts else None
 
 
+def prune_checkpoints(seed_dir: Path) -> None:
+    """Delete a finished seed's trainer checkpoints (model + optimizer state per epoch): resuming reads
+    finished seeds from ``metrics.json`` and the chosen model is ``seed-N/best-model``, so nothing needs
+    them once the seed's result is written (``--train.keep_checkpoints true`` keeps them)."""
+    for ckpt in seed_dir.glob("checkpoint-*"):
+        if ckpt.is_dir():
+            shutil.rmtree(ckpt, ignore_errors=True)
+
+
 def train_seed(
     cfg: RunConfig, task: Task, seed: int, out: Path, metrics: dict[str, Any], metrics_path: Path
 ) -> dict[str, Any]:
@@ -372,6 +381,8 @@ def run_training(cfg: RunConfig) -> dict[str, Any]:
             seeds[str(seed)] = result
             metrics.pop("running", None)
             write_json(metrics_path, metrics)
+            if not cfg.train.keep_checkpoints and is_main_process():
+                prune_checkpoints(out / f"seed-{seed}")
             if is_main_process():
                 print(
                     f"seed {seed}: dev {primary} = {result['dev'].get(primary):.4f}, {result['train_seconds']:.0f} s"

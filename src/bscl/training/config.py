@@ -124,6 +124,8 @@ class TrainConfig:
         mini_batch_size: gradient caching: encode the batch in chunks of this size
         logging_steps: log the training loss every N steps
         resume: continue from the last checkpoint in output_dir
+        keep_checkpoints: keep a finished seed's trainer checkpoints (default: deleted once its result is
+            in metrics.json; resume and the chosen model do not need them)
         device: where the before-training evaluation and the ranked-negatives encode run (cpu, cuda,
             cuda:1, mps; default: CUDA when available). Training itself runs where the HF trainer puts it
             (``--hf.use_cpu true`` forces the CPU)
@@ -143,6 +145,7 @@ class TrainConfig:
     mini_batch_size: int | None = None
     logging_steps: int = 10
     resume: bool = True
+    keep_checkpoints: bool = False
     device: str | None = None
 
 
