@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 import yaml
 
@@ -169,3 +171,43 @@ def test_cli_missing_data_root(tmp_path, capsys):
     )
     assert code == 2
     assert "data root not found" in capsys.readouterr().err
+
+
+def test_parser_takes_a_loss_config_with_optional_fields(monkeypatch):
+    """The loss section is whatever dataclass config.py exports: fields defaulting to None ("the loss's
+    own default"), optional bool / float / str / Literal types, help from an Args docstring."""
+    import dataclasses
+
+    @dataclasses.dataclass
+    class LossConfig:
+        """The loss.
+
+        Args:
+            name: which loss
+            tau: temperature (None = the loss's default)
+            symmetric: both directions
+            combine: how the directions combine
+            note: free text
+        """
+
+        name: str = "bsc"
+        tau: float | None = None
+        symmetric: bool | None = None
+        combine: Literal["mean", "sum"] | None = None
+        note: str | None = None
+
+    monkeypatch.setattr(C, "LossConfig", LossConfig)
+    monkeypatch.setitem(C.STAGES, "loss", LossConfig)
+    monkeypatch.setattr(C, "base_config", lambda task=None: C.RunConfig(loss=LossConfig()))
+    cfg = C.parse_command_line(["--loss.tau", "0.05", "--loss.symmetric", "false", "--loss.combine", "sum"])
+    assert (cfg.loss.tau, cfg.loss.symmetric, cfg.loss.combine, cfg.loss.note) == (0.05, False, "sum", None)
+    cfg = C.parse_command_line(["--loss.note", "x", "--loss.tau", "null"])
+    assert cfg.loss.note == "x" and cfg.loss.tau is None
+    with pytest.raises(ValueError, match="loss.combine"):
+        C.parse_command_line(["--loss.combine", "max"])
+    with pytest.raises(ValueError, match=r"loss.combine: expected one of \['mean', 'sum'\]"):
+        C.from_dict({"loss": {"combine": "max"}}, C.base_config())
+    parser = C.train_parser(C.base_config())
+    help_text = " ".join(parser.format_help().split())
+    assert "temperature (None = the loss's default)" in help_text
+    assert "Optional[Literal['mean', 'sum']]" in help_text  # the allowed values

@@ -1,8 +1,13 @@
 """Typed run configuration (training layer): one dataclass per stage, loadable from YAML, overridable from the command line.
 
-The CLI is generated from these dataclasses: every field ``x`` of stage ``s`` becomes ``--s.x VALUE``
-(or ``--s.x=VALUE``). A run writes its resolved config as ``config.yaml`` next to its outputs.
-Validation happens here, before any model is loaded, with messages that say what to change.
+The ``bscl train`` parser is generated from these dataclasses by jsonargparse (:func:`train_parser`):
+every field ``x`` of stage ``s`` becomes ``--s.x VALUE`` (or ``--s.x=VALUE``), its help is the
+stage's Google-style ``Args:`` docstring entry, choice fields list their values (from the registry
+that owns each list, :func:`choices`), and no option is matched by a prefix. ``--hf.NAME`` passes any
+``SentenceTransformerTrainingArguments`` option through (:data:`HF_FROM_BSCL`, :data:`HF_DEFAULTS`).
+Layers (:func:`parse_command_line`): :func:`base_config` of the task -> ``--config`` YAML -> options.
+A run writes its resolved config as ``config.yaml`` next to its outputs. Validation happens here,
+before any model is loaded, with messages that say what to change.
 """
 
 from __future__ import annotations
@@ -355,6 +360,11 @@ def _parse_value(raw: Any, typ: Any, where: str) -> Any:
         if raw is None or (isinstance(raw, str) and raw.lower() in ("none", "null", "")):
             return None
         return _parse_value(raw, args[0], where)
+    if origin is typing.Literal:
+        allowed = typing.get_args(typ)
+        if raw not in allowed:
+            raise ValueError(f"{where}: expected one of {list(allowed)}, got {raw!r}")
+        return raw
     if typ is bool:
         if isinstance(raw, bool):
             return raw
@@ -367,7 +377,7 @@ def _parse_value(raw: Any, typ: Any, where: str) -> Any:
     try:
         return typ(raw)
     except (TypeError, ValueError):
-        raise ValueError(f"{where}: expected {typ.__name__}, got {raw!r}") from None
+        raise ValueError(f"{where}: expected {getattr(typ, '__name__', typ)}, got {raw!r}") from None
 
 
 def from_dict(data: dict[str, Any], base: RunConfig | None = None, source: str = "config") -> RunConfig:
