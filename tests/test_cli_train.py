@@ -29,7 +29,11 @@ def tiny_run(out: Path, *extra: str) -> list[str]:
 def test_tensorboard_event_file_and_model_card_of_a_train_run(tmp_path):
     event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
     out = tmp_path / "run"
-    argv = tiny_run(out, "--hf.report_to", "tensorboard", "--loss.name=focal-infonce", "--loss.tau=0.07")
+    argv = tiny_run(
+        out,
+        *("--hf.report_to", "tensorboard", "--loss.name=focal-infonce", "--loss.tau=0.07"),
+        *("--hf.bf16", "true", "--hf.use_cpu", "true"),  # mixed precision from the command line
+    )
     assert main(argv) == 0
     events = sorted(out.rglob("events.out.tfevents.*"))
     assert events, f"no TensorBoard event file under {out}"

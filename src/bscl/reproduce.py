@@ -184,7 +184,7 @@ def same_config(stored: dict[str, Any] | None, wanted: dict[str, Any] | None) ->
         return stored == wanted
     defaults = RunConfig().to_dict()
     for section in set(stored) | set(wanted):
-        have, want = stored.get(section), wanted.get(section)
+        have, want = stored.get(section, {}), wanted.get(section, {})  # a section added later: empty
         if not isinstance(have, dict) or not isinstance(want, dict):
             if have != want:
                 return False
