@@ -63,7 +63,8 @@ def peak_rss_mb() -> float:
 
 
 def make_loss(model, mode: str, mini_batch: int, gather: bool = False):
-    from bscl.losses import BSCLoss, CachedSTLoss, STLoss
+    from bscl.losses import CachedSTLoss, STLoss
+    from bscl.losses.modules import BSCLoss
 
     inner = BSCLoss(tau=0.1)
     if mode == "cached":

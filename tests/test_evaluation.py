@@ -178,7 +178,7 @@ def test_cli_eval_subcommand(
 ) -> None:
     import bscl.evaluation.command as command
 
-    monkeypatch.setattr(command, "_load_model", lambda name: FakeModel())
+    monkeypatch.setattr(command, "_load_model", lambda name, device=None: FakeModel())
     out_file = tmp_path / "stsb.json"
     rc = main(
         [

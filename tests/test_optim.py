@@ -74,3 +74,69 @@ def test_trainer_uses_it_and_keeps_the_temperature_group(tmp_path):
     assert all(g["correct_bias"] is False for g in inner.param_groups)
     tau = loss.loss.temperature.log_tau
     assert any(any(p is tau for p in g["params"]) and g["lr"] == 0.01 for g in inner.param_groups)
+
+
+class _LoopAdamW(torch.optim.Optimizer):
+    """The former per-parameter loop of bscl.training.optim.AdamW (reference for the foreach version)."""
+
+    def __init__(self, params, lr, betas, eps, weight_decay, correct_bias):
+        super().__init__(
+            params,
+            {
+                "lr": lr,
+                "betas": betas,
+                "eps": eps,
+                "weight_decay": weight_decay,
+                "correct_bias": correct_bias,
+            },
+        )
+
+    @torch.no_grad()
+    def step(self):
+        import math
+
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                state["step"] += 1
+                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+                exp_avg.mul_(beta1).add_(p.grad, alpha=1 - beta1)
+                exp_avg_sq.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                step_size = group["lr"]
+                if group["correct_bias"]:
+                    t = state["step"]
+                    step_size = step_size * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+                p.addcdiv_(exp_avg, exp_avg_sq.sqrt().add_(group["eps"]), value=-step_size)
+                if group["weight_decay"] > 0:
+                    p.add_(p, alpha=-group["lr"] * group["weight_decay"])
+
+
+@pytest.mark.parametrize("correct_bias", [True, False])
+def test_foreach_update_equals_the_former_loop_exactly(correct_bias):
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(4, 3), (7,), (2, 2, 2), (5,)]
+    dtypes = [torch.float32, torch.float32, torch.float64, torch.float32]  # two buckets
+    init = [torch.randn(s, generator=gen, dtype=d) for s, d in zip(shapes, dtypes, strict=True)]
+    ours = [torch.nn.Parameter(t.clone()) for t in init]
+    ref = [torch.nn.Parameter(t.clone()) for t in init]
+    kw = {"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-6, "weight_decay": 0.01, "correct_bias": correct_bias}
+    opt, opt_ref = AdamW(ours, **kw), _LoopAdamW(ref, **kw)
+    for step in range(6):
+        for i, (a, b) in enumerate(zip(ours, ref, strict=True)):
+            if step == 2 and i == 1:  # a parameter without a gradient this step is skipped
+                a.grad = b.grad = None
+                continue
+            g = torch.randn(a.shape, generator=gen, dtype=a.dtype)
+            a.grad, b.grad = g.clone(), g.clone()
+        opt.step()
+        opt_ref.step()
+    for a, b in zip(ours, ref, strict=True):
+        assert torch.equal(a, b)
+        assert opt.state[a]["step"] == opt_ref.state[b]["step"]

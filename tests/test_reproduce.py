@@ -94,3 +94,14 @@ def test_options_added_later_match_at_their_default():
     del removed["loss"]["name"]  # (loss options default to None: "the loss's own")
     assert not same_config(wanted, removed)
     assert same_config(None, None) and not same_config(None, wanted)
+
+
+def test_cells_stored_before_the_hf_section_existed_still_match():
+    from bscl.reproduce import same_config
+    from bscl.training.config import RunConfig
+
+    wanted = RunConfig().to_dict()
+    old = {k: v for k, v in wanted.items() if k != "hf"}
+    old["train"] = {k: v for k, v in old["train"].items() if k not in ("device", "keep_checkpoints")}
+    assert same_config(old, wanted)
+    assert not same_config(old, {**wanted, "hf": {"bf16": True}})

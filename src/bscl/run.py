@@ -56,7 +56,7 @@ from bscl.paths import data_root
 from bscl.reporting import runfolder as RF
 from bscl.reporting.report import format_table, write_report
 from bscl.training import BSCLTrainer
-from bscl.training.config import RunConfig, resolve_loss_options
+from bscl.training.config import HF_DEFAULTS, RunConfig, resolve_loss_options
 from bscl.training.peers import PEER_LOSSES, peer_loss_from_config
 from bscl.training.trainer import EmbeddingCacheCallback
 
@@ -154,6 +154,7 @@ def prepare_task(cfg: RunConfig, root: Path | None) -> Task:
             "text2": da.text2,
             "label": da.label,
             "label_type": da.label_type,
+            **({"score_range": (0.0, da.label_max)} if da.label_max is not None else {}),
         }
     if da.negatives:
         # the paper ranks the claims with a pretrained SBERT: here the zero-shot model of the run
@@ -163,6 +164,7 @@ def prepare_task(cfg: RunConfig, root: Path | None) -> Task:
             seed=cfg.train.seed,
             max_seq_length=cfg.train.max_seq_length,
             padding_free=cfg.train.padding_free,
+            device=cfg.train.device,
         )
     with recording_reads() as files:
         task = load_task(da.task, root, seed=0, **options)
@@ -253,6 +255,15 @@ def check_training_data(cfg: RunConfig, task: Task) -> None:
         )
 
 
+def prune_checkpoints(seed_dir: Path) -> None:
+    """Delete a finished seed's trainer checkpoints (model + optimizer state per epoch): resuming reads
+    finished seeds from ``metrics.json`` and the chosen model is ``seed-N/best-model``, so nothing needs
+    them once the seed's result is written (``--train.keep_checkpoints true`` keeps them)."""
+    for ckpt in seed_dir.glob("checkpoint-*"):
+        if ckpt.is_dir():
+            shutil.rmtree(ckpt, ignore_errors=True)
+
+
 def train_seed(
     cfg: RunConfig, task: Task, seed: int, out: Path, metrics: dict[str, Any], metrics_path: Path
 ) -> dict[str, Any]:
@@ -296,33 +307,25 @@ def train_seed(
     evaluator = build_evaluator(_dev_task(task, cfg.data.eval_subset), "dev", batch_size=cfg.eval.batch_size)
     metric_key = f"eval_{evaluator.primary_metric}"
     steps_per_epoch = math.ceil(len(train) / (tr.batch_size * world))
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(out),
-        num_train_epochs=tr.epochs,
-        per_device_train_batch_size=tr.batch_size,
-        per_device_eval_batch_size=cfg.eval.batch_size,
-        learning_rate=tr.learning_rate,
-        warmup_steps=max(0, round(tr.warmup_ratio * steps_per_epoch * tr.epochs)),
-        lr_scheduler_type="linear",
-        weight_decay=tr.weight_decay,
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model=metric_key,
-        greater_is_better=True,
-        logging_steps=tr.logging_steps,
-        seed=seed,
-        data_seed=seed,
-        batch_sampler=sampler,
-        report_to="none",
-        dataloader_drop_last=False,
-        disable_tqdm=False,
-        ddp_find_unused_parameters=True,  # BERT pooler weights get no gradient (mean pooling)
-        dataloader_pin_memory=False,
-        # under torchrun on a CPU-only machine: gloo (the trainer would otherwise not run in DDP mode)
-        **({"use_cpu": True, "ddp_backend": "gloo"} if world > 1 and not _cuda() else {}),
-    )
+    own = {  # the fields bscl sets from its own options (HF_FROM_BSCL): --hf.* may not override them
+        "output_dir": str(out),
+        "num_train_epochs": tr.epochs,
+        "per_device_train_batch_size": tr.batch_size,
+        "per_device_eval_batch_size": cfg.eval.batch_size,
+        "learning_rate": tr.learning_rate,
+        "warmup_steps": max(0, round(tr.warmup_ratio * steps_per_epoch * tr.epochs)),
+        "weight_decay": tr.weight_decay,
+        "metric_for_best_model": metric_key,
+        "greater_is_better": True,
+        "logging_steps": tr.logging_steps,
+        "seed": seed,
+        "data_seed": seed,
+        "batch_sampler": sampler,
+    }
+    # under torchrun on a CPU-only machine: gloo (the trainer would otherwise not run in DDP mode)
+    ddp = {"use_cpu": True, "ddp_backend": "gloo"} if world > 1 and not _cuda() else {}
+    # bscl's defaults (HF_DEFAULTS), then --hf.* (checked in RunConfig.validate), then bscl's own fields
+    args = SentenceTransformerTrainingArguments(**{**HF_DEFAULTS, **ddp, **cfg.hf, **own})
     progress = Progress(metric_key, metrics, metrics_path, seed, factory)
     # peers: no loss state (GIST's guide model would be saved with every checkpoint)
     callbacks: list[TrainerCallback] = [progress] + ([] if peer is not None else [LossStateCallback(loss)])
@@ -433,6 +436,7 @@ def _train_locked(cfg: RunConfig, task: Task, out: Path) -> dict[str, Any]:
                 seed=cfg.train.seed,
                 max_seq_length=cfg.train.max_seq_length,
                 padding_free=cfg.train.padding_free,
+                device=cfg.train.device,
             )
             metrics["before"] = {
                 split: evaluate(base, task, split, batch_size=cfg.eval.batch_size)
@@ -458,6 +462,8 @@ def _train_locked(cfg: RunConfig, task: Task, out: Path) -> dict[str, Any]:
             seeds[str(seed)] = result
             metrics.pop("running", None)
             write_json(metrics_path, metrics)
+            if not cfg.train.keep_checkpoints and is_main_process():
+                prune_checkpoints(out / f"seed-{seed}")
             if is_main_process():
                 print(
                     f"seed {seed}: dev {primary} = {result['dev'].get(primary):.4f}, {result['train_seconds']:.0f} s"

@@ -19,6 +19,10 @@ The first-in-first-out queue makes this robust to a data loader that fetches bat
 gradient accumulation (each micro-batch is one call). The loss must call it only for training
 batches (not for evaluation-loss batches), and exactly once per batch.
 
+The rows stay on the loss's device until they are read (:meth:`lookup`, :meth:`synchronize`, the
+``embeddings`` / ``seen_epoch`` attributes), which copies them to the host in one transfer per epoch
+instead of one per training step (a device-to-host copy blocks until the step's kernels finish).
+
 Caveats: the stored rows come from the model at the time of each step (the first batches of an
 epoch are older than the last ones) and in training mode (with dropout). Resuming from a checkpoint
 in the middle of an epoch skips batches the sampler still yields: call :meth:`EmbeddingCache.skip_batches`
@@ -53,6 +57,17 @@ def _to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
+def _on_device(x: Any) -> Any:
+    """Detached float32 L2-normalised rows, left on their device (a tensor) or as NumPy (an array)."""
+    if hasattr(x, "detach"):
+        import torch.nn.functional as F
+
+        return F.normalize(x.detach().float(), dim=1, eps=1e-12)  # (m, d), x / max(||x||, 1e-12)
+    import torch
+
+    return torch.from_numpy(_normalise(_to_numpy(x)))
+
+
 def _normalise(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)  # (m, 1)
     return x / np.maximum(norms, 1e-12)
@@ -76,8 +91,10 @@ class EmbeddingCache:
     def __init__(self, num_examples: int | None = None, element: Element = "first") -> None:
         self.element: Element = element
         self.num_examples: int | None = None
-        self.embeddings: dict[int, np.ndarray] = {}
-        self.seen_epoch: dict[int, np.ndarray] = {}
+        self._embeddings: dict[int, np.ndarray] = {}
+        self._seen_epoch: dict[int, np.ndarray] = {}
+        #: recorded on the device, not yet copied: (element, indices, normalised rows, epoch)
+        self._staged: list[tuple[int, np.ndarray, Any, int]] = []
         self._pending: deque[np.ndarray] = deque()
         self.epoch = 0
         self._recording = True
@@ -87,6 +104,40 @@ class EmbeddingCache:
         if num_examples is not None:
             self.bind(num_examples)
 
+    @property
+    def embeddings(self) -> dict[int, np.ndarray]:
+        self.flush()
+        return self._embeddings
+
+    @embeddings.setter
+    def embeddings(self, value: dict[int, np.ndarray]) -> None:
+        self.flush()
+        self._embeddings = value
+
+    @property
+    def seen_epoch(self) -> dict[int, np.ndarray]:
+        self.flush()
+        return self._seen_epoch
+
+    @seen_epoch.setter
+    def seen_epoch(self, value: dict[int, np.ndarray]) -> None:
+        self.flush()
+        self._seen_epoch = value
+
+    def flush(self) -> None:
+        """Copy the rows recorded on the device into the host arrays (one transfer per element)."""
+        if not self._staged:
+            return
+        import torch
+
+        staged, self._staged = self._staged, []
+        for element in sorted({e for e, *_ in staged}):
+            parts = [(i, r, ep) for e, i, r, ep in staged if e == element]
+            indices = np.concatenate([i for i, _, _ in parts])
+            epochs = np.concatenate([np.full(i.size, ep, dtype=np.int64) for i, _, ep in parts])
+            rows = torch.cat([r for _, r, _ in parts]).cpu().numpy()  # (sum m, d): the one host copy
+            self._store(element, indices, rows, epochs)
+
     # ---- wiring (sampler side) -----------------------------------------------------------------
 
     def bind(self, num_examples: int, element: Element | None = None) -> None:
@@ -94,6 +145,7 @@ class EmbeddingCache:
         if element is not None:
             self.element = element
         if self.num_examples != num_examples:
+            self._staged.clear()
             self.num_examples = int(num_examples)
             self.embeddings.clear()
             self.seen_epoch = {}
@@ -179,7 +231,7 @@ class EmbeddingCache:
         indices = self._pending.popleft()
         if not self._recording:
             return
-        q = _to_numpy(q_emb)
+        q = _on_device(q_emb)
         if q.shape[0] != indices.size:
             self.mismatches += 1
             logger.warning(
@@ -193,22 +245,23 @@ class EmbeddingCache:
             return
         sides = {0: q} if self.element == "first" else {}
         if self.element in ("second", "both"):
-            sides[1] = _to_numpy(a_emb)
+            sides[1] = _on_device(a_emb)
         if self.element == "both":
             sides[0] = q
-        for e, rows in sides.items():
-            self._store(e, indices, rows)
-
-    def _store(self, element: int, indices: np.ndarray, rows: np.ndarray) -> None:
         if self.num_examples is None:
             raise RuntimeError("EmbeddingCache.bind(num_examples) was never called")
-        store = self.embeddings.get(element)
+        for e, rows in sides.items():
+            self._staged.append((e, indices, rows, self.epoch))
+
+    def _store(self, element: int, indices: np.ndarray, rows: np.ndarray, epochs: np.ndarray) -> None:
+        """Write normalised host rows (later rows of the same index win, as in step order)."""
+        store = self._embeddings.get(element)
         if store is None or store.shape[1] != rows.shape[1]:
             store = np.zeros((self.num_examples, rows.shape[1]), dtype=np.float32)
-            self.embeddings[element] = store
-            self.seen_epoch[element][:] = -1
-        store[indices] = _normalise(rows)
-        self.seen_epoch[element][indices] = self.epoch
+            self._embeddings[element] = store
+            self._seen_epoch[element][:] = -1
+        store[indices] = rows
+        self._seen_epoch[element][indices] = epochs
 
     # ---- reading (next epoch's grouping) ---------------------------------------------------------
 

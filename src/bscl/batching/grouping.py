@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import faiss
 import numpy as np
 
-from bscl.batching.knn import KnnIndex, KnnMethod, as_float32
+from bscl.batching.knn import KnnIndex, KnnMethod, as_float32, gpu_count
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
@@ -290,7 +290,15 @@ def cluster_shingles(
     c = max(1, min(int(n_clusters), n))
     if c == 1:
         return np.zeros(n, dtype=np.int64)
-    km = faiss.Kmeans(d, c, niter=niter, seed=int(rng.integers(0, 2**31 - 1)), spherical=True, verbose=False)
+    km = faiss.Kmeans(
+        d,
+        c,
+        niter=niter,
+        seed=int(rng.integers(0, 2**31 - 1)),
+        spherical=True,
+        verbose=False,
+        gpu=gpu_count() > 0,
+    )
     km.cp.max_points_per_centroid = 256
     km.cp.min_points_per_centroid = 1  # silence the "too few points" warning on small data
     km.train(x)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Literal
+from typing import Any, Literal
 
 import faiss
 import numpy as np
@@ -41,6 +41,19 @@ def set_faiss_threads(threads: int | None = None) -> int:
     n = available_cores() if threads is None else max(1, int(threads))
     faiss.omp_set_num_threads(n)
     return n
+
+
+def gpu_count() -> int:
+    """GPUs faiss can use: 0 with faiss-cpu; with faiss-gpu the kNN indexes and the k-means run there."""
+    get = getattr(faiss, "get_num_gpus", None)
+    return int(get()) if get is not None else 0
+
+
+def _on_gpus(index: Any) -> Any:
+    """``index`` moved to every GPU faiss sees (sharded search), or unchanged without faiss-gpu."""
+    if gpu_count() == 0:
+        return index
+    return faiss.index_cpu_to_all_gpus(index)
 
 
 def as_float32(x: np.ndarray) -> np.ndarray:
@@ -102,7 +115,7 @@ class KnnIndex:
         self.rerank = bool(rerank) and method != "exact"
         self._ef_search = ef_search
         if method == "exact":
-            self.index = faiss.IndexFlatIP(d)
+            self.index = _on_gpus(faiss.IndexFlatIP(d))
         elif method == "ivf":
             nlist = nlist or int(np.clip(round(math.sqrt(n)), 16, 4096))
             nlist = max(1, min(nlist, n))
@@ -117,8 +130,9 @@ class KnnIndex:
             n_train = min(n, max(64 * nlist, 50_000))
             rng = np.random.default_rng(seed)
             train = x if n_train >= n else x[np.sort(rng.choice(n, n_train, replace=False))]
-            self.index.train(train)
-        elif method == "hnsw":
+            self.index.train(train)  # on the CPU (small sample); search and add on the GPUs
+            self.index = _on_gpus(self.index)
+        elif method == "hnsw":  # faiss has no GPU HNSW: it stays on the CPU
             self.index = faiss.IndexHNSWFlat(d, hnsw_m, faiss.METRIC_INNER_PRODUCT)
             self.index.hnsw.efConstruction = 40
         else:

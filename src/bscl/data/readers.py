@@ -299,3 +299,39 @@ def parse_binary(
     raise DataError(
         f"expected a binary label 0 or 1, found {value!r}", file=file, line=line, field=field, row=row
     )
+
+
+# --- tables that ``datasets`` reads (cli branch): parquet, Arrow, saved or loadable folders ----------
+TABLE_SUFFIXES = (".parquet", ".arrow")
+
+
+def load_table(path: PathLike) -> Any | None:
+    """A ``datasets.Dataset`` for a ``.parquet`` / ``.arrow`` file or a folder (``save_to_disk`` output, or
+    data files ``datasets.load_dataset`` reads: its ``train`` split); None for other paths (CSV, JSONL).
+
+    Errors name the path: a folder with several splits must be given as one split's folder.
+    """
+    import datasets
+
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if not (p.is_dir() or suffix in TABLE_SUFFIXES):
+        return None
+    if not p.exists():
+        raise DataError("no such file or folder", file=p)
+    try:
+        if p.is_dir() and ((p / "state.json").is_file() or (p / "dataset_dict.json").is_file()):
+            ds = datasets.load_from_disk(str(p))  # a save_to_disk folder
+        elif p.is_dir():
+            ds = datasets.load_dataset(str(p), split="train")
+        elif suffix == ".arrow":
+            ds = datasets.Dataset.from_file(str(p))
+        else:
+            ds = datasets.load_dataset("parquet", data_files=str(p), split="train")
+    except (OSError, ValueError, datasets.exceptions.DatasetGenerationError) as err:
+        raise DataError(f"datasets could not read it: {err}", file=p) from None
+    if isinstance(ds, datasets.DatasetDict):
+        raise DataError(
+            f"holds the splits {list(ds)}; give one split's folder (e.g. {p / next(iter(ds))})", file=p
+        )
+    return ds

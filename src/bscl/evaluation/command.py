@@ -18,10 +18,10 @@ from bscl.paths import ensure_writable
 DEFAULT_OUTPUT_DIR = Path("runs") / "eval"
 
 
-def _load_model(name_or_path: str) -> Any:
+def _load_model(name_or_path: str, device: str | None = None) -> Any:
     from bscl.models import load_model
 
-    return load_model(name_or_path, padding_free=True)  # same outputs as padded, fewer FLOPs
+    return load_model(name_or_path, device=device, padding_free=True)  # same outputs as padded, fewer FLOPs
 
 
 def default_output(task: str, model: str, split: str) -> Path:
@@ -49,8 +49,13 @@ def run_eval(
     *,
     batch_size: int = 64,
     seed: int = 0,
+    device: str | None = None,
+    task_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (a name/path for :func:`bscl.models.load_model`, or a loaded model) on a task.
+
+    ``task_options`` go to :func:`bscl.data.load_task` (``generic``: ``train``/``dev``/``test`` files,
+    column names, ``label_type``, ``score_range``; see :func:`generic_options`).
 
     Returns (and writes as JSON to ``output``, if given) ``{task, model, split, n, metrics, primary,
     seconds, seed, data_root, versions}``.
@@ -60,9 +65,9 @@ def run_eval(
     if output is not None:
         ensure_writable(Path(output).parent, "--output")  # before the model and the data load
     start = time.perf_counter()
-    t = load_task(task, data_root, seed=seed)
+    t = load_task(task, data_root, seed=seed, **(task_options or {}))
     model_name = model if isinstance(model, str) else type(model).__name__
-    loaded = _load_model(model) if isinstance(model, str) else model
+    loaded = _load_model(model, device) if isinstance(model, str) else model
     metrics = evaluate(loaded, t, split, batch_size=batch_size)
     result: dict[str, Any] = {
         "task": t.name,
@@ -98,10 +103,45 @@ def _versions() -> dict[str, str]:
     }
 
 
+def generic_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``bscl eval --task generic --file F``: every split is the whole file (columns as in ``bscl train``)."""
+    if args.task != "generic":
+        given = [
+            o for o in ("file", "text1", "text2", "label", "label_type", "label_max") if getattr(args, o)
+        ]
+        if given:
+            raise ValueError(f"--{given[0].replace('_', '-')} applies to --task generic only")
+        return {}
+    if not args.file:
+        raise ValueError(
+            "--task generic needs --file (CSV/TSV/JSONL with a header, .parquet, .arrow or a folder)"
+        )
+    return {
+        "train": args.file,
+        "dev": args.file,
+        "test": args.file,
+        "text1": args.text1,
+        "text2": args.text2,
+        "label": args.label,
+        "label_type": args.label_type,
+        **({"score_range": (0.0, args.label_max)} if args.label_max else {}),
+    }
+
+
 def _cmd(args: argparse.Namespace) -> int:
-    output = Path(args.output) if args.output else default_output(args.task, args.model, args.split)
+    task_options = generic_options(args)
+    name = Path(args.file).stem if args.task == "generic" else args.task
+    output = Path(args.output) if args.output else default_output(name, args.model, args.split)
     result = run_eval(
-        args.task, args.model, args.split, args.data_root, output, batch_size=args.batch_size, seed=args.seed
+        args.task,
+        args.model,
+        args.split,
+        args.data_root,
+        output,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+        task_options=task_options,
     )
     print(format_table(result))
     print(f"wrote {output}", file=sys.stderr)
@@ -116,7 +156,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description="Evaluate a bi-encoder (cosine similarity) on a task's dev or test split; print a "
         "table and write JSON.",
     )
-    p.add_argument("--task", required=True, choices=[t for t in TASKS if t != "generic"])
+    p.add_argument("--task", required=True, choices=TASKS, help="a named task, or generic with --file")
     p.add_argument("--model", required=True, help="model name (minilm, mpnet, tiny) or a local folder")
     p.add_argument("--split", default="test", choices=["dev", "test"])
     p.add_argument(
@@ -125,6 +165,22 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--output", default=None, help="JSON file (default: runs/eval/TASK-MODEL-SPLIT.json)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="seed of the task's splits (MRPC/PFCC/CQA-B 9:1)")
+    p.add_argument(
+        "--device",
+        default=None,
+        help="cpu, cuda, cuda:1, mps, ... (default: CUDA when available, else the CPU)",
+    )
+    g = p.add_argument_group("generic data (--task generic)")
+    g.add_argument(
+        "--file", default=None, help="CSV/TSV/JSONL with a header, .parquet, .arrow or a datasets folder"
+    )
+    g.add_argument("--text1", default=None, help="first text column (default: anchor, sentence1, ...)")
+    g.add_argument("--text2", default=None, help="second text column (default: positive, sentence2, ...)")
+    g.add_argument("--label", default=None, help="label column (default: label, score, is_duplicate)")
+    g.add_argument(
+        "--label-type", default=None, choices=["score", "binary", "positive"], help="default: inferred"
+    )
+    g.add_argument("--label-max", type=float, default=None, help="scores in [0, LABEL_MAX] (e.g. 5)")
     p.set_defaults(func=_cmd)
     return p
 

@@ -19,6 +19,24 @@ from bscl.losses.modules import (
     build_loss,
 )
 
+# --- sentence-transformers-style losses (cli branch): the public BSCLoss, ComboLoss, ... are model-first
+# (``BSCLoss(model, tau=0.1)``); the embedding-level classes stay in bscl.losses.modules ---------------
+from bscl.losses.st import (  # noqa: F811 (replaces the embedding-level names above)
+    ST_LOSSES,
+    TEMPERATURE_LR_REGEX,
+    BSCLoss,
+    ComboLoss,
+    FocalInfoNCELoss,
+    MSELoss,
+    PearsonLoss,
+    SoftCSETemperatureLoss,
+    SoftCSEWeightLoss,
+    STStyleLoss,
+    TripletLoss,
+)
+
+# --- end of the sentence-transformers-style block ---------------------------------------------------
+
 __all__ = [
     "LOSSES",
     "BSCLoss",
@@ -40,3 +58,5 @@ __all__ = [
     "make_st_loss",
     "text_ids",
 ]
+# cli branch: the names of the sentence-transformers-style block above
+__all__ += ["ST_LOSSES", "STStyleLoss", "TEMPERATURE_LR_REGEX"]

@@ -28,7 +28,6 @@ parameters (trainable temperature) only with :class:`LossStateCallback` among th
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -42,33 +41,12 @@ from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from bscl.losses.distributed import gather_batch, gather_negatives
+from bscl.losses.hashing import text_ids  # on the tokens' device
 from bscl.losses.modules import EmbeddingLoss, build_loss
 
 logger = logging.getLogger(__name__)
 
 EmbeddingCallback = Callable[[Tensor, Tensor], None]
-
-
-def text_ids(features: dict[str, Any]) -> Tensor:
-    """``(m,)`` int64 ids such that rows with identical token sequences (identical texts) share an id.
-
-    The id is a 64-bit BLAKE2b digest of the row's unpadded token sequence (the positions where the
-    attention mask is 1), so padding does not matter and the ids are *global*: equal on every
-    process and in every batch for the same text, which lets :mod:`bscl.losses.distributed` compare
-    ids gathered from several ranks. Different texts collide with probability ~``m^2 / 2^64``.
-    Texts that only differ after the truncation length get the same id: the model sees them as equal.
-    """
-    input_ids = features["input_ids"]
-    tokens = input_ids.detach().to("cpu", torch.int64).numpy()  # (m, L)
-    mask = features.get("attention_mask")
-    keep = (
-        torch.ones(tokens.shape, dtype=torch.bool) if mask is None else mask.detach().cpu().bool()
-    ).numpy()  # (m, L)
-    ids = [
-        int.from_bytes(hashlib.blake2b(row[k].tobytes(), digest_size=8).digest(), "little", signed=True)
-        for row, k in zip(tokens, keep, strict=True)
-    ]
-    return torch.tensor(ids, dtype=torch.int64, device=input_ids.device)  # (m,)
 
 
 class STLoss(nn.Module):
@@ -208,15 +186,17 @@ class STLoss(nn.Module):
         self.record_embeddings(q, a)
         return self.loss_from_embeddings(q, a, labels, features, self.stack_negatives(negatives))
 
+    # model card (cli branch): the wrapped loss's name, settings and paper (see bscl.losses.st)
+    def get_config_dict(self) -> dict[str, Any]:
+        from bscl.losses.st import embedding_loss_config, loss_name
+
+        return {"loss": loss_name(self.loss) or type(self.loss).__name__, **embedding_loss_config(self.loss)}
+
     @property
     def citation(self) -> str:
-        return (
-            "@inproceedings{chernyavskiy-etal-2022-batch,\n"
-            "  title = {Batch-Softmax Contrastive Loss for Pairwise Sentence Scoring Tasks},\n"
-            "  author = {Chernyavskiy, Anton and Ilvovsky, Dmitry and Kalinin, Pavel and Nakov, Preslav},\n"
-            "  booktitle = {Proceedings of NAACL-HLT 2022},\n"
-            "  year = {2022}\n}"
-        )
+        from bscl.losses.st import citation_of
+
+        return citation_of(self.loss)
 
 
 class LossStateCallback(TrainerCallback):

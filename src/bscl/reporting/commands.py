@@ -120,11 +120,12 @@ def _read_table_column(p: Path, column: str | None, delimiter: str) -> list[tupl
 # --------------------------------------------------------------------------------------------------
 # encoding and ranking
 # --------------------------------------------------------------------------------------------------
-def _model(model: Any) -> Any:
+def _model(model: Any, device: str | None = None) -> Any:
+    """A loaded model, or the one named (on ``device``; None = CUDA when available)."""
     if isinstance(model, str | os.PathLike):
         from bscl.models import load_model
 
-        return load_model(str(model), padding_free=True)  # same outputs as padded, fewer FLOPs
+        return load_model(str(model), device=device, padding_free=True)  # same outputs as padded, fewer FLOPs
     return model
 
 
@@ -163,6 +164,7 @@ def encode_file(
     column: str | None = None,
     batch_size: int = 64,
     normalize: bool = False,
+    device: str | None = None,
 ) -> np.ndarray:
     """Encode the texts of ``input`` (row i = i-th text) and save them as a float32 ``.npy``; returns them.
 
@@ -171,7 +173,7 @@ def encode_file(
     """
     out = _check_output(output, (".npy",), "--output")
     texts = read_texts(input, column)
-    emb = encode_texts(model, texts, batch_size=batch_size, normalize=normalize)
+    emb = encode_texts(_model(model, device), texts, batch_size=batch_size, normalize=normalize)
     with atomic_open(out, "wb") as f:
         np.save(f, emb, allow_pickle=False)
     return emb
@@ -200,6 +202,7 @@ def rank_files(
     pool_column: str | None = None,
     k: int = 10,
     batch_size: int = 64,
+    device: str | None = None,
 ) -> list[dict[str, Any]]:
     """Rank the ``pool`` texts for every query by cosine similarity; write the top ``k`` per query.
 
@@ -213,7 +216,7 @@ def rank_files(
         raise ValueError(f"--top-k must be at least 1, got {k}")
     qs = read_texts_with_lines(queries, query_column)
     ps = read_texts_with_lines(pool, pool_column)
-    m = _model(model)
+    m = _model(model, device)
     pool_emb = encode_texts(m, [t for _, t in ps], batch_size=batch_size, normalize=True)
     query_emb = encode_texts(m, [t for _, t in qs], batch_size=batch_size, normalize=True)
     scores, ids = top_k(query_emb, pool_emb, k)
@@ -256,7 +259,13 @@ def rank_files(
 # --------------------------------------------------------------------------------------------------
 def _encode_cmd(ns: argparse.Namespace) -> int:
     emb = encode_file(
-        ns.model, ns.input, ns.output, column=ns.column, batch_size=ns.batch_size, normalize=ns.normalize
+        ns.model,
+        ns.input,
+        ns.output,
+        column=ns.column,
+        batch_size=ns.batch_size,
+        normalize=ns.normalize,
+        device=ns.device,
     )
     print(f"wrote {emb.shape[0]} x {emb.shape[1]} float32 embeddings to {ns.output}")
     return 0
@@ -272,6 +281,7 @@ def _rank_cmd(ns: argparse.Namespace) -> int:
         pool_column=ns.pool_column,
         k=ns.top_k,
         batch_size=ns.batch_size,
+        device=ns.device,
     )
     print(f"wrote the top {ns.top_k} pool texts for {len(results)} queries to {ns.output}")
     return 0
@@ -284,6 +294,7 @@ def _report_cmd(ns: argparse.Namespace) -> int:
     return 0
 
 
+DEVICE_HELP = "cpu, cuda, cuda:1, mps, ... (default: CUDA when available, else the CPU)"
 _FORMATS = "a .txt file (one text per line) or a .csv / .tsv / .jsonl file (see --column)"
 
 
@@ -302,6 +313,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--output", required=True, help="the .npy file to write")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--normalize", action="store_true", help="L2-normalise the embeddings")
+    p.add_argument("--device", default=None, help=DEVICE_HELP)
     p.set_defaults(func=_encode_cmd)
 
     p = subparsers.add_parser(
@@ -318,6 +330,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--output", required=True, help="results file: .jsonl (one object per query) or .tsv")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default=None, help=DEVICE_HELP)
     p.set_defaults(func=_rank_cmd)
 
     p = subparsers.add_parser(

@@ -50,29 +50,43 @@ class AdamW(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        """One update of every parameter with a gradient, with ``torch._foreach_*`` ops on the tensors of
+        each (device, dtype): a few fused kernel launches per group instead of a Python loop over the
+        parameters, and no host sync (the step counts are Python ints)."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
+            lr, wd = group["lr"], group["weight_decay"]
+            buckets: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
             for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                exp_avg.mul_(beta1).add_(p.grad, alpha=1 - beta1)
-                exp_avg_sq.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-                step_size = group["lr"]
+                if p.grad is not None:
+                    buckets.setdefault((p.device, p.dtype), []).append(p)
+            for params in buckets.values():
+                for p in params:
+                    state = self.state[p]
+                    if not state:
+                        state["step"] = 0
+                        state["exp_avg"] = torch.zeros_like(p)
+                        state["exp_avg_sq"] = torch.zeros_like(p)
+                    state["step"] += 1
+                grads = [p.grad for p in params]
+                exp_avgs = [self.state[p]["exp_avg"] for p in params]
+                exp_avg_sqs = [self.state[p]["exp_avg_sq"] for p in params]
+                torch._foreach_mul_(exp_avgs, beta1)
+                torch._foreach_add_(exp_avgs, grads, alpha=1 - beta1)
+                torch._foreach_mul_(exp_avg_sqs, beta2)
+                torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
                 if group["correct_bias"]:
-                    t = state["step"]
-                    step_size = step_size * math.sqrt(1 - beta2**t) / (1 - beta1**t)
-                p.addcdiv_(exp_avg, exp_avg_sq.sqrt().add_(group["eps"]), value=-step_size)
-                if group["weight_decay"] > 0:
-                    p.add_(p, alpha=-group["lr"] * group["weight_decay"])
+                    steps = [self.state[p]["step"] for p in params]
+                    sizes = [-lr * math.sqrt(1 - beta2**t) / (1 - beta1**t) for t in steps]
+                else:
+                    sizes = [-lr] * len(params)
+                denom = torch._foreach_sqrt(exp_avg_sqs)
+                torch._foreach_add_(denom, group["eps"])
+                torch._foreach_addcdiv_(params, exp_avgs, denom, sizes)
+                if wd > 0:
+                    torch._foreach_add_(params, params, alpha=-lr * wd)
         return loss

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from datasets import Dataset
 from bscl.data.errors import DataError
 from bscl.data.readers import (
     check_header,
+    load_table,
     parse_binary,
     parse_score,
     parse_text,
@@ -21,6 +23,8 @@ from bscl.data.readers import (
 from bscl.data.spec import TaskSpec
 from bscl.data.task import PairSplit, RankingSplit, Task, check_dev_split, group_split, pairs_dataset
 from bscl.data.tasks.common import DEV_FRACTION, PathLike, positives_ranking
+
+logger = logging.getLogger("bscl.data")
 
 TEXT1_NAMES = ("anchor", "sentence1", "text1", "query", "question1", "question")
 TEXT2_NAMES = ("positive", "sentence2", "text2", "answer", "question2", "document")
@@ -34,6 +38,14 @@ def _iter_source(
     if isinstance(src, Dataset):
         name = f"<datasets.Dataset {what}>"
         return name, list(src.column_names), ((row, {"file": name, "row": i}) for i, row in enumerate(src))
+    table = load_table(src)  # parquet / Arrow / datasets folder
+    if table is not None:
+        name = str(src)
+        return (
+            name,
+            list(table.column_names),
+            ((row, {"file": name, "row": i}) for i, row in enumerate(table)),
+        )
     path = Path(src)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
@@ -41,7 +53,10 @@ def _iter_source(
         cols = list(dict.fromkeys(k for _, r in rows for k in r))
         return str(path), cols, ((r, {"file": path, "line": line}) for line, r in rows)
     if suffix not in (".csv", ".tsv"):
-        raise DataError(f"unknown file type {suffix!r} (expected .csv, .tsv, .jsonl)", file=path)
+        raise DataError(
+            f"unknown file type {suffix!r} (expected .csv, .tsv, .jsonl, .parquet, .arrow or a datasets folder)",
+            file=path,
+        )
     delimiter = "\t" if suffix == ".tsv" else ","
     records = read_delimited(path, delimiter=delimiter, quoting="csv")
     try:
@@ -112,6 +127,14 @@ def read_generic(
     )
     if label_type in ("score", "binary") and cl is None:
         raise DataError(f"label_type {label_type!r} needs a label column", file=source, line=1, field=label)
+    ignored = [c for c in columns if c not in (c1, c2, cl)]
+    if ignored:  # say which columns are not used (a negative column, a second label...)
+        logger.warning(
+            "%s: using columns %s; ignoring %s (choose others with --data.text1 / text2 / label)",
+            source,
+            [c for c in (c1, c2, cl) if c],
+            ignored,
+        )
     a: list[str] = []
     b: list[str] = []
     raw: list[tuple[Any, dict[str, Any]]] = []
