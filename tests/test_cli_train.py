@@ -70,7 +70,11 @@ def test_generic_scores_on_a_0_to_5_scale(tmp_path):
     dev.write_text("sentence1,sentence2,score\n" + "".join(f"{a},{b},{y}\n" for a, b, y in rows[:3] * 2))
     out = tmp_path / "run"
     argv = tiny_run(
-        out, "--data.task=generic", f"--data.train_file={train}", f"--data.dev_file={dev}", "--data.label_max=5"
+        out,
+        "--data.task=generic",
+        f"--data.train_file={train}",
+        f"--data.dev_file={dev}",
+        "--data.label_max=5",
     )
     assert main(argv) == 0
     metrics = json.loads((out / "metrics.json").read_text())

@@ -59,7 +59,6 @@ def test_choices_are_checked_and_listed(capsys):
     from bscl.data import TASKS
     from bscl.losses.functional import NORMALIZATIONS
     from bscl.losses.modules import LOSSES
-
     from bscl.training.peers import PEER_LOSSES
 
     for values in (STRATEGIES, [*LOSSES, *PEER_LOSSES], TASKS):

@@ -44,7 +44,6 @@ class Parser(argparse.ArgumentParser):
 
 
 def _train(ns: argparse.Namespace) -> int:
-    from bscl.training import config as C
 
     cfg = C.parse_command_line(ns.options)
     from bscl.run import run_training

@@ -546,7 +546,9 @@ def pearson_loss(q: Tensor, a: Tensor, labels: Tensor, eps: float = 1e-8) -> Ten
     # a zero centred vector: r = 0 with zero gradient (not (x . y) / eps, whose gradient y / eps is ~1e8);
     # the divisor is swapped for 1 there so the branch that where() drops has no inf / NaN gradient either
     positive = den > eps
-    r = torch.where(positive, (x * y).sum() / torch.where(positive, den, torch.ones_like(den)), torch.zeros_like(den))
+    r = torch.where(
+        positive, (x * y).sum() / torch.where(positive, den, torch.ones_like(den)), torch.zeros_like(den)
+    )
     return 1 - r
 
 
