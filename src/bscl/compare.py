@@ -32,12 +32,15 @@ Recipe = dict[str, dict[str, Any]]
 ZERO_SHOT = "zero-shot"  #: the pretrained model, evaluated only (one record: it is deterministic)
 
 
-def recipes_of(task: str) -> dict[str, Recipe]:
-    """Recipe name -> ``{section: {field: value}}``: zero-shot, the spec's bscl recipes, its peers."""
+def recipes_of(task: str, every_peer: bool = False) -> dict[str, Recipe]:
+    """Recipe name -> ``{section: {field: value}}``: zero-shot, the spec's bscl recipes, its peers
+    (the sentence-transformers recipes the spec lists for the task; ``every_peer``: all of them, so
+    ``--recipes st-mnrl`` also runs where the spec does not list it)."""
     spec = get_spec(task)
     out: dict[str, Recipe] = {ZERO_SHOT: {}}
     out.update({f"bscl-{name}": spec.recipe(name) for name in spec.recipes})
-    out.update({peer: PEER_LOSSES[peer].recipe(peer) for peer in spec.peers})
+    peers = list(PEER_LOSSES) if every_peer else spec.peers
+    out.update({peer: PEER_LOSSES[peer].recipe(peer) for peer in peers})
     return out
 
 
@@ -54,7 +57,7 @@ def cell_config(task: str, recipe: str, seed: int, ns: argparse.Namespace) -> Ru
     recipe <- this machine's options (model, epochs, subset, seed, folder; ``--batch-size`` for every
     recipe, st-cached-mnrl's 128 included)."""
     spec = get_spec(task)
-    known = recipes_of(task)
+    known = recipes_of(task, every_peer=True)
     if recipe not in known:
         raise ValueError(f"bscl compare: task {task!r} has no recipe {recipe!r}; recipes: {list(known)}")
     common: Recipe = spec.paper.common() if spec.paper is not None else {}
@@ -96,8 +99,8 @@ def finished(folder: Path) -> bool:
 def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
     """Run every (recipe, seed) cell not yet finished; record each; regenerate the tables."""
     task = ns.task
-    known = recipes_of(task)
-    chosen = [r.strip() for r in ns.recipes.split(",") if r.strip()] if ns.recipes else list(known)
+    known = recipes_of(task, every_peer=True)
+    chosen = [r.strip() for r in ns.recipes.split(",") if r.strip()] if ns.recipes else list(recipes_of(task))
     unknown = [r for r in chosen if r not in known]
     if unknown:
         raise ValueError(f"--recipes: unknown {unknown}; recipes of {task}: {list(known)}")
