@@ -11,7 +11,7 @@ The registry of specs is :data:`bscl.data.tasks.TASK_SPECS` (one module per task
 ``benchmarks/zero_shot.py``) reads the spec instead of keeping its own copy.
 
 Paper: Chernyavskiy, Ilvovsky, Kalinin, Nakov, "Batch-Softmax Contrastive Loss for Pairwise Sentence
-Scoring Tasks", NAACL 2022 (hyperparameters: Sec. 5.2; numbers: Tables 2-4; /work/shared/papers/NOTES.md).
+Scoring Tasks", NAACL 2022 (hyperparameters: Sec. 5.2; numbers: Tables 2-4; ../shared/papers/NOTES.md).
 """
 
 from __future__ import annotations
