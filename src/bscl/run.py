@@ -57,7 +57,7 @@ from bscl.reporting import runfolder as RF
 from bscl.reporting.report import format_table, write_report
 from bscl.training import BSCLTrainer
 from bscl.training.config import HF_DEFAULTS, RunConfig, resolve_loss_options
-from bscl.training.peers import PEER_LOSSES, peer_loss_from_config
+from bscl.training.peers import PEER_LOSSES, peer_loss_from_config, with_hard_negatives
 from bscl.training.trainer import EmbeddingCacheCallback
 
 logger = logging.getLogger(__name__)
@@ -275,6 +275,18 @@ def train_seed(
     model = load_model(tr.model, seed=seed, max_seq_length=tr.max_seq_length, padding_free=tr.padding_free)
     train = _subset(task, cfg)
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    if cfg.data.hard_negatives:  # mined with the pretrained model, before any training step
+        threshold = cfg.loss.threshold if cfg.loss.threshold is not None else task.binarize_threshold
+        before = len(train)
+        train = with_hard_negatives(
+            train, model, task, cfg.data.hard_negatives, threshold, cfg.eval.batch_size
+        )  # anchor, positive, negative_1..K, label
+        if is_main_process():
+            print(
+                f"seed {seed}: {len(train)} positive pairs of {before} with {cfg.data.hard_negatives} "
+                "mined hard negatives each",
+                flush=True,
+            )
     peer = peer_loss_from_config(cfg, task, model, train) if cfg.loss.name in PEER_LOSSES else None
     if peer is not None:  # a sentence-transformers recipe: its own loss, sampler and data (bscl compare)
         train = peer.train

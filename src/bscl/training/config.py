@@ -35,6 +35,10 @@ class DataConfig:
         unsupervised: SimCSE: pair each first text with itself (dropout as augmentation)
         positives_only: drop training pairs whose label is below the binarization threshold
         negatives: pfcc only: "ranked" adds SBERT-ranked negatives (for MSE / triplet)
+        hard_negatives: mine K hard negatives per anchor with the pretrained model (sentence-transformers'
+            ``mine_hard_negatives``, as st-mnrl-hard: top-scoring, 5% relative margin) from the task's
+            pool (PFCC-S: all verified claims) or the training answers; keeps the positive pairs and adds
+            columns negative_1..K to every softmax denominator (contrastive losses only)
         train_file: generic task: CSV/TSV/JSONL with a header, a .parquet / .arrow file, or a folder
             saved by ``datasets`` (``save_to_disk``) or readable by ``datasets.load_dataset``
         dev_file: generic task (default: 9:1 split of train)
@@ -54,6 +58,7 @@ class DataConfig:
     unsupervised: bool = False
     positives_only: bool = False
     negatives: str | None = None
+    hard_negatives: int | None = None
     train_file: str | None = None
     dev_file: str | None = None
     test_file: str | None = None
@@ -277,6 +282,25 @@ class RunConfig:
             raise ValueError(f"--data.negatives must be 'ranked' or unset (got {da.negatives!r})")
         if da.negatives and da.task != "pfcc":
             raise ValueError("--data.negatives=ranked only applies to --data.task pfcc")
+        if da.hard_negatives is not None:
+            if da.hard_negatives < 1:
+                raise ValueError(f"--data.hard_negatives must be >= 1 (got {da.hard_negatives})")
+            if lo.name in PEER_LOSSES:
+                raise ValueError(
+                    f"--data.hard_negatives does not apply to the sentence-transformers recipe {lo.name} "
+                    "(st-mnrl-hard mines its own)"
+                )
+            from bscl.losses.modules import loss_options
+
+            if "tau" not in loss_options(lo.name):
+                raise ValueError(
+                    f"--data.hard_negatives needs a contrastive loss (extra negatives join its softmax "
+                    f"denominators); --loss.name {lo.name} takes none"
+                )
+            if da.negatives or da.unsupervised:
+                raise ValueError(
+                    "--data.hard_negatives cannot be combined with --data.negatives or --data.unsupervised"
+                )
         for name in ("train_subset", "eval_subset"):
             value = getattr(da, name)
             if value is not None and value < 1:

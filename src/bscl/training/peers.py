@@ -119,11 +119,17 @@ def positives(train: Any, threshold: float) -> Any:
     return kept.remove_columns("label")
 
 
-def mined(train: Any, model: Any, task: Task, batch_size: int) -> Any:
-    """``(anchor, positive, negative)``: one hard negative per anchor mined with ``model``."""
+def mined(train: Any, model: Any, task: Task, batch_size: int, num_negatives: int = 1) -> Any:
+    """``(anchor, positive, negative_1..K)`` (K = 1: ``(anchor, positive, negative)``): hard negatives
+    per anchor mined with ``model`` (:data:`MINING`), from the task's pool where it has one (PFCC-S: all
+    verified claims), else from the training answers. Anchors with fewer than K are dropped (the
+    library's n-tuple rule)."""
     from sentence_transformers.util import mine_hard_negatives
 
     pool = task.extras.get("pool")
+    options = {**MINING, "num_negatives": num_negatives}
+    if num_negatives > 1:
+        options["output_format"] = "n-tuple"
     out = mine_hard_negatives(
         train,
         model,
@@ -132,11 +138,19 @@ def mined(train: Any, model: Any, task: Task, batch_size: int) -> Any:
         corpus=list(pool) if pool is not None else None,
         batch_size=batch_size,
         verbose=False,
-        **MINING,
+        **options,
     )
     if len(out) == 0:
-        raise ValueError("st-mnrl-hard: mine_hard_negatives found no hard negative for any anchor")
+        raise ValueError("mine_hard_negatives found no hard negative for any anchor")
     return out
+
+
+def with_hard_negatives(train: Any, model: Any, task: Task, k: int, threshold: float, batch_size: int) -> Any:
+    """bscl's ``--data.hard_negatives K``: the positive pairs of ``train`` (label > ``threshold``) with
+    K mined negatives each (:func:`mined`, the pretrained ``model``) and a label column of 1.0, the
+    layout :class:`bscl.losses.adapters.STLoss` reads as extra negative columns."""
+    out = mined(positives(train, threshold), model, task, batch_size, num_negatives=k)
+    return out.add_column("label", [1.0] * len(out))
 
 
 def peer_loss_from_config(cfg: RunConfig, task: Task, model: Any, train: Any) -> PeerSetup:
