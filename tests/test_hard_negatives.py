@@ -56,7 +56,9 @@ def test_mined_columns_are_positive_pairs_with_k_other_texts(task, tmp_path):
     assert out.column_names == ["anchor", "positive", "negative_1", "negative_2", "label"]
     assert len(out) >= 1 and set(out["label"]) == {1.0}
     # only positive training pairs survive, and no negative is the row's own positive or anchor's positive
-    positives = {(a, p) for a, p, y in zip(task_.train["anchor"], task_.train["positive"], task_.train["label"]) if y > task_.binarize_threshold}  # fmt: skip
+    tr = task_.train
+    rows = zip(tr["anchor"], tr["positive"], tr["label"], strict=True)
+    positives = {(a, p) for a, p, y in rows if y > task_.binarize_threshold}
     own: dict[str, set[str]] = {}
     for a, p in positives:
         own.setdefault(a, set()).add(p)
