@@ -57,7 +57,12 @@ from bscl.reporting import runfolder as RF
 from bscl.reporting.report import format_table, write_report
 from bscl.training import BSCLTrainer
 from bscl.training.config import HF_DEFAULTS, RunConfig, resolve_loss_options
-from bscl.training.peers import PEER_LOSSES, peer_loss_from_config, with_hard_negatives
+from bscl.training.peers import (
+    PEER_LOSSES,
+    peer_loss_from_config,
+    positive_threshold,
+    with_hard_negatives,
+)
 from bscl.training.trainer import EmbeddingCacheCallback
 
 logger = logging.getLogger(__name__)
@@ -170,7 +175,7 @@ def prepare_task(cfg: RunConfig, root: Path | None) -> Task:
         task = load_task(da.task, root, seed=0, **options)
     task.files = files
     if da.positives_only and "label" in task.train.column_names:
-        t = cfg.loss.threshold if cfg.loss.threshold is not None else task.binarize_threshold
+        t = positive_threshold(cfg, task)
         before = len(task.train)
         keep = binarize(torch.tensor(task.train["label"], dtype=torch.float64), t).tolist()
         task.train = task.train.select([i for i, k in enumerate(keep) if k])
@@ -276,10 +281,9 @@ def train_seed(
     train = _subset(task, cfg)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if cfg.data.hard_negatives:  # mined with the pretrained model, before any training step
-        threshold = cfg.loss.threshold if cfg.loss.threshold is not None else task.binarize_threshold
         before = len(train)
         train = with_hard_negatives(
-            train, model, task, cfg.data.hard_negatives, threshold, cfg.eval.batch_size
+            train, model, task, cfg.data.hard_negatives, positive_threshold(cfg, task), cfg.eval.batch_size
         )  # anchor, positive, negative_1..K, label
         if is_main_process():
             print(

@@ -111,6 +111,11 @@ class PeerSetup:
     train: Any  #: datasets.Dataset
 
 
+def positive_threshold(cfg: RunConfig, task: Task) -> float:
+    """``--loss.threshold`` where given, else the task's: labels above it are the positive pairs."""
+    return cfg.loss.threshold if cfg.loss.threshold is not None else task.binarize_threshold
+
+
 def positives(train: Any, threshold: float) -> Any:
     """The pairs with label > ``threshold``, without the label column; an error when none is left."""
     kept = train.filter(lambda row: row["label"] > threshold)
@@ -164,7 +169,7 @@ def peer_loss_from_config(cfg: RunConfig, task: Task, model: Any, train: Any) ->
             f"--loss.name={name!r} is not a sentence-transformers recipe; choose {sorted(PEER_LOSSES)}"
         )
     peer = PEER_LOSSES[name]
-    threshold = cfg.loss.threshold if cfg.loss.threshold is not None else task.binarize_threshold
+    threshold = positive_threshold(cfg, task)
     if peer.data in ("positives", "mined"):
         train = positives(train, threshold)
     if peer.data == "mined":
