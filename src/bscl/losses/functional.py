@@ -162,6 +162,21 @@ def _max_abs(x: Tensor, dim: int) -> Tensor:
     return torch.where(scale > 0, scale, torch.ones_like(scale))
 
 
+def _not_constant(stat: Tensor, scale: Tensor, n: int) -> Tensor:
+    """Columns whose statistic is not numerically zero: ``(1, d)`` bool.
+
+    ``stat`` is a per-column statistic (range, norm, std) of the columns divided by their ``scale``
+    (``_max_abs``); in the input's units it is ``stat * scale``. A column counts as constant when
+    that is at most ``max(n, d) * eps`` times the largest column's (numpy's ``matrix_rank``
+    tolerance), or 0. Detached: the mask is a choice of formula, not a differentiable quantity.
+    """
+    stat = stat.detach()
+    # the ratio to the largest column, computed without forming stat * scale (no overflow)
+    log_size = torch.where(stat > 0, stat.log() + scale.log(), torch.full_like(stat, -math.inf))
+    tol = max(n, scale.shape[1], 1) * torch.finfo(stat.dtype).eps
+    return (stat > 0) & (log_size - log_size.max() > math.log(tol))
+
+
 def normalize(x: Tensor, method: Normalization = "l2") -> Tensor:
     """Normalize a ``(n, d)`` batch of embeddings (Chernyavskiy et al. 2022, Sec. 3.5).
 
@@ -175,6 +190,16 @@ def normalize(x: Tensor, method: Normalization = "l2") -> Tensor:
       batch; a constant column becomes 0 (centred, unscaled).
     - ``none``: unchanged (dot products).
 
+    Numerically constant columns: a column whose statistic (range, batch norm, std) is at most
+    ``max(n, d) * eps`` times the largest column's (``eps`` of the computing dtype, the tolerance
+    ``numpy.linalg.matrix_rank`` uses for singular values) is treated as constant and left
+    unscaled, as a column of range 0 is. The paper's formula would blow such a column up to range 1
+    with a gradient of ``1 / range``: all-MiniLM-L6-v2 has two dead coordinates of magnitude ~1e-33
+    (and one of ~1e-8, against ~1e-1 for the others), whose ``1 / range`` ~ 1e32 overflows float32
+    in the backward pass through the encoder (the PFCC-S paper recipe stopped at step 1 with an
+    infinite gradient norm). Left unscaled they contribute ~0 to the scores, as they do to every
+    cosine; the other columns get the paper's values exactly.
+
     Every method but ``none`` is scale invariant (per row, or per column), so the input is first
     divided by its detached per-row / per-column max |x|: same values and gradients, no overflow of
     the squares for inputs of any finite magnitude. Hand-written rather than ``F.normalize``, which
@@ -186,21 +211,24 @@ def normalize(x: Tensor, method: Normalization = "l2") -> Tensor:
         norm = _safe_sqrt(xs.pow(2).sum(dim=1, keepdim=True))  # (n, 1), >= 1 except for zero rows
         return xs / torch.where(norm > 0, norm, torch.ones_like(norm))
     if method == "coordinate":
-        xs = x / _max_abs(x, 0)  # (n, d), max |entry| per column = 1
+        scale = _max_abs(x, 0)  # (1, d)
+        xs = x / scale  # (n, d), max |entry| per column = 1
         span = xs.amax(dim=0, keepdim=True) - xs.amin(dim=0, keepdim=True)  # (1, d)
-        ok = span > 0
+        ok = _not_constant(span, scale, x.shape[0])
         return torch.where(ok, xs / torch.where(ok, span, torch.ones_like(span)), x)
     if method == "coordinate-l2":
-        xs = x / _max_abs(x, 0)  # (n, d)
+        scale = _max_abs(x, 0)  # (1, d)
+        xs = x / scale  # (n, d)
         norm = _safe_sqrt(xs.pow(2).sum(dim=0, keepdim=True))  # (1, d)
-        ok = norm > 0
+        ok = _not_constant(norm, scale, x.shape[0])
         return torch.where(ok, xs / torch.where(ok, norm, torch.ones_like(norm)), x)
     if method == "zscore":
-        xs = x / _max_abs(x, 0)  # (n, d)
+        scale = _max_abs(x, 0)  # (1, d)
+        xs = x / scale  # (n, d)
         centred = xs - xs.mean(dim=0, keepdim=True)  # (n, d)
         std = _safe_sqrt(centred.pow(2).mean(dim=0, keepdim=True))  # (1, d)
-        ok = std > 0
-        return torch.where(ok, centred / torch.where(ok, std, torch.ones_like(std)), centred)
+        ok = _not_constant(std, scale, x.shape[0])
+        return torch.where(ok, centred / torch.where(ok, std, torch.ones_like(std)), centred * scale)
     if method == "none":
         return x
     check_choice("normalization", method, NORMALIZATIONS)
