@@ -105,6 +105,16 @@ def test_an_explicit_option_still_wins_over_the_recipe(monkeypatch, tmp_path):
     assert cfg.loss.name == "mse" and cfg.loss.tau == RunConfig().loss.tau
 
 
+def test_recipe_option_picks_a_named_recipe_of_the_task(monkeypatch, capsys):
+    cfg = _resolved(monkeypatch, ["--data.task", "mrpc", "--recipe", "pearson-combo"])
+    assert (cfg.loss.name, cfg.loss.mu) == ("pearson-combo", 0.1)
+    cfg = _resolved(monkeypatch, ["--data.task", "mrpc", "--recipe=paper", "--loss.mu", "0.3"])
+    assert (cfg.loss.name, cfg.loss.mu) == ("combo", 0.3)  # options still override the recipe
+    assert cli.main(["train", "--data.task", "mrpc", "--recipe", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "task 'mrpc' has no recipe 'nope'; recipes: ['ours', 'paper', 'pearson-combo']" in err
+
+
 def test_reproduce_reads_the_paper_settings_and_numbers_from_the_specs():
     assert reproduce.PAPER["stsb"]["bsc then mse"] == get_spec("stsb").paper_results["bsc then mse"]
     assert set(reproduce.REPRODUCIBLE) == {n for n, s in TASK_SPECS.items() if s.paper is not None}

@@ -35,10 +35,15 @@ ZERO_SHOT = "zero-shot"  #: the pretrained model, evaluated only (one record: it
 def recipes_of(task: str, every_peer: bool = False) -> dict[str, Recipe]:
     """Recipe name -> ``{section: {field: value}}``: zero-shot, the spec's bscl recipes, its peers
     (the sentence-transformers recipes the spec lists for the task; ``every_peer``: all of them, so
-    ``--recipes st-mnrl`` also runs where the spec does not list it)."""
+    ``--recipes st-mnrl`` also runs where the spec does not list it). The default list leaves out a
+    bscl recipe that is the same preset as an earlier one ("ours" while it is still the paper's), so
+    that ``bscl compare TASK`` does not train one recipe twice; ``every_peer`` keeps every name."""
     spec = get_spec(task)
     out: dict[str, Recipe] = {ZERO_SHOT: {}}
-    out.update({f"bscl-{name}": spec.recipe(name) for name in spec.recipes})
+    for name in spec.recipes:
+        preset = spec.recipe(name)
+        if every_peer or preset not in [v for k, v in out.items() if k.startswith("bscl-")]:
+            out[f"bscl-{name}"] = preset
     peers = list(PEER_LOSSES) if every_peer else spec.peers
     out.update({peer: PEER_LOSSES[peer].recipe(peer) for peer in peers})
     return out

@@ -649,6 +649,13 @@ def train_parser(base: RunConfig | None = None, prog: str = "bscl train") -> Any
         default=None,
         help=f"YAML file with sections {', '.join([*STAGES, HF_STAGE])} (options given here override it)",
     )
+    parser.add_argument(
+        "--recipe",
+        type=str | None,
+        default=None,
+        help="the task's recipe to start from (default: the task's default recipe; 'paper' = the "
+        "paper's best method and settings, 'ours' = the best measured here; see docs/tasks.md)",
+    )
     for stage, cls in STAGES.items():
         parser.add_class_arguments(_cli_view(stage, cls, getattr(base, stage)), nested_key=stage)
     parser.add_class_arguments(hf_cli_view(), nested_key=HF_STAGE)
@@ -687,6 +694,7 @@ def parse_command_line(argv: list[str], prog: str = "bscl train") -> RunConfig:
     argv = _none_to_null(list(argv))
     config_path = _pre_scan(argv, "--config")
     task = _pre_scan(argv, "--data.task")
+    recipe = _pre_scan(argv, "--recipe")
     data: dict[str, Any] = {}
     if config_path:
         data = _read_yaml(config_path)
@@ -700,7 +708,7 @@ def parse_command_line(argv: list[str], prog: str = "bscl train") -> RunConfig:
         close = difflib.get_close_matches(str(loss), known_losses, n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
         raise ValueError(f"--loss.name={loss!r} is unknown; choose one of {', '.join(known_losses)}{hint}")
-    base = base_config(task, loss=loss)  # the task's recipe, for the loss the run names
+    base = base_config(task, recipe, loss=loss)  # the task's recipe, for the loss the run names
     if config_path:
         base = from_dict(data, base, source=str(config_path))
     parser = train_parser(base, prog=prog)
@@ -714,5 +722,6 @@ def parse_command_line(argv: list[str], prog: str = "bscl train") -> RunConfig:
         raise ValueError(_suggest(str(err), options)) from None
     parsed = ns.as_dict()
     parsed.pop("config", None)
+    parsed.pop("recipe", None)
     parsed[HF_STAGE] = {k: v for k, v in (parsed.get(HF_STAGE) or {}).items() if v is not None}
     return from_dict(parsed, base, source="command line")
