@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -132,7 +133,12 @@ def test_compare_runs_cells_once_writes_records_and_the_table(tmp_path, capsys):
     capsys.readouterr()
     assert main(args) == 0  # finished cells are skipped, records kept
     out = capsys.readouterr().out
-    assert out.count("finished, skipped") == 5 and "===" not in out
+    assert out.count(", skipped") == 5 and "===" not in out
     assert {p: p.read_text() for p in results.rglob("*.json")} == before
     assert main([*args, "--epochs", "2"]) == 2  # a finished cell with other options is refused
     assert "other options" in capsys.readouterr().err
+    shutil.rmtree(tmp_path / "runs")  # a fresh clone: the committed records, no run folders
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("recorded in") == 5 and "===" not in out  # nothing trained again
+    assert {p: p.read_text() for p in results.rglob("*.json")} == before

@@ -123,6 +123,12 @@ def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
     try:
         for (recipe, seed), cfg in configs.items():
             folder = Path(cfg.train.output_dir)
+            kept = records.record_path(ns.results_dir, task, recipe, seed)
+            if not ns.force and kept.is_file() and same_config(_config_of(kept), cfg.to_dict()):
+                # the committed record is the result: a fresh clone does not train the cell again
+                print(f"{task} / {recipe} / seed {seed}: recorded in {kept}, skipped", flush=True)
+                written.setdefault(recipe, []).append(kept)
+                continue
             if finished(folder):
                 if not same_config(records.read_run(folder).get("config"), cfg.to_dict()):
                     raise ValueError(
@@ -142,6 +148,10 @@ def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
     if table:
         print(f"\n{task} (records in {ns.results_dir}):\n{table}", flush=True)
     return written
+
+
+def _config_of(record: Path) -> dict[str, Any] | None:
+    return json.loads(record.read_text()).get("config")
 
 
 def zero_shot(cfg: RunConfig) -> None:
