@@ -103,6 +103,7 @@ def test_compare_recipes_of_a_task():
         "st-angle",
     ]
     assert "bscl-ours" in recipes_of("stsb", every_peer=True)  # still runs when named
+    assert [r for r in recipes_of("mrpc") if r.startswith("bscl-")] == ["bscl-paper", "bscl-pearson-combo"]
     assert recipes_of("cqa-b")["st-cached-mnrl"] == {
         "loss": {"name": "st-cached-mnrl"},
         "train": {"batch_size": 128},
