@@ -236,3 +236,24 @@ def test_tiny_model_end_to_end_and_trainer_metric_for_best_model(tmp_path: Path)
     trainer.train()
     metrics = trainer.evaluate()
     assert f"eval_{ev.primary_metric}" in metrics
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "shared"),
+    [("pfcc", {"train_size": 10}, True), ("mrpc", {}, True), ("cqa-a", {}, False)],
+)
+def test_a_shared_cache_encodes_each_list_once_and_changes_no_metric(
+    name: str, options: dict[str, Any], shared: bool
+) -> None:
+    # PFCC: dev and test rank against one pool; MRPC: test needs dev's scores for the threshold;
+    # CQA-A: nothing in common (each split has its own candidates)
+    task = load_task(name, ROOT, **options)
+    plain = FakeModel()
+    want = {split: evaluate(plain, task, split) for split in ("dev", "test")}
+    cached, cache = FakeModel(), {}
+    got = {split: evaluate(cached, task, split, cache=cache) for split in ("dev", "test")}
+    assert got == want  # exactly: a hit is the same list, so the same embeddings
+    assert (sum(cached.calls) < sum(plain.calls)) == shared
+    if name == "pfcc":  # the pool is encoded once
+        pool = len(dict.fromkeys(task.test.pool))
+        assert cached.calls.count(pool) == 1 and plain.calls.count(pool) == 2

@@ -165,7 +165,11 @@ def zero_shot(cfg: RunConfig) -> None:
 
     task = prepare_task(cfg, data_root(cfg.data.data_root))
     model = load_model(cfg.train.model, seed=cfg.train.seed, max_seq_length=cfg.train.max_seq_length)
-    after = {split: evaluate(model, task, split, batch_size=cfg.eval.batch_size) for split in ("dev", "test")}
+    cache: dict = {}  # dev and test share what they both encode (PFCC's pool)
+    after = {
+        split: evaluate(model, task, split, batch_size=cfg.eval.batch_size, cache=cache)
+        for split in ("dev", "test")
+    }
     metrics = {
         "config": cfg.to_dict(),
         "task": task.name,

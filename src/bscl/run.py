@@ -365,8 +365,13 @@ def train_seed(
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - start
-    dev = evaluate(model, task, "dev", batch_size=cfg.eval.batch_size)
-    test = evaluate(model, task, "test", batch_size=cfg.eval.batch_size) if task.test is not None else {}
+    cache: dict = {}  # one set of weights: dev and test share what they both encode (PFCC's pool)
+    dev = evaluate(model, task, "dev", batch_size=cfg.eval.batch_size, cache=cache)
+    test = (
+        evaluate(model, task, "test", batch_size=cfg.eval.batch_size, cache=cache)
+        if task.test is not None
+        else {}
+    )
     if is_main_process():
         model.save(str(out / "best-model"))
     return {

@@ -31,8 +31,22 @@ logger = logging.getLogger(__name__)
 DEFAULT_RANKING_METRICS = ["mrr", "map", "p@1", "has_positive@1", "has_positive@5", "has_positive@10"]
 
 
-def encode(model: Any, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+#: ``tuple(texts) -> embeddings``: shared by evaluations of the *same weights* (the final dev and test
+#: evaluation of a run), so a list encoded once (PFCC-S: the 10,381-claim pool of dev and test) is not
+#: encoded again. Keyed by the whole list: a hit is the same call on the same batches, so the
+#: embeddings are exactly those a second call would give. Never reuse one across weight updates.
+EncodeCache = dict[tuple[str, ...], np.ndarray]
+
+
+def encode(
+    model: Any, texts: Sequence[str], batch_size: int = 64, cache: EncodeCache | None = None
+) -> np.ndarray:
     """L2-normalised float32 embeddings of ``texts``; each distinct text is encoded once."""
+    if cache is not None:
+        key = tuple(texts)
+        if key not in cache:
+            cache[key] = encode(model, texts, batch_size)
+        return cache[key]
     uniq = list(dict.fromkeys(texts))
     emb = model.encode(
         uniq,
@@ -48,17 +62,21 @@ def encode(model: Any, texts: Sequence[str], batch_size: int = 64) -> np.ndarray
     return emb[[index[t] for t in texts]]
 
 
-def pair_scores(model: Any, split: PairSplit, batch_size: int = 64) -> np.ndarray:
+def pair_scores(
+    model: Any, split: PairSplit, batch_size: int = 64, cache: EncodeCache | None = None
+) -> np.ndarray:
     """Cosine similarity of each pair (both sides encoded in one call)."""
     n = len(split)
-    emb = encode(model, [*split.sentences1, *split.sentences2], batch_size)
+    emb = encode(model, [*split.sentences1, *split.sentences2], batch_size, cache)
     return np.einsum("ij,ij->i", emb[:n], emb[n:]).astype(np.float64)
 
 
-def ranking_scores(model: Any, split: RankingSplit, batch_size: int = 64) -> list[np.ndarray]:
+def ranking_scores(
+    model: Any, split: RankingSplit, batch_size: int = 64, cache: EncodeCache | None = None
+) -> list[np.ndarray]:
     """Per query, the cosine scores of its candidates (aligned with ``split.candidate_indices(i)``)."""
-    q = encode(model, split.queries, batch_size)
-    p = encode(model, split.pool, batch_size)
+    q = encode(model, split.queries, batch_size, cache)
+    p = encode(model, split.pool, batch_size, cache)
     if split.candidates is None:
         return list((q @ p.T).astype(np.float64))
     lengths = [len(c) for c in split.candidates]
@@ -92,12 +110,16 @@ def _regression_metrics(model: Any, split: PairSplit, batch_size: int) -> dict[s
     return {"spearman": float(out["spearman_cosine"]), "pearson": float(out["pearson_cosine"])}
 
 
-def evaluate(model: Any, task: Task, split: str = "test", batch_size: int = 64) -> dict[str, float]:
+def evaluate(
+    model: Any, task: Task, split: str = "test", batch_size: int = 64, cache: EncodeCache | None = None
+) -> dict[str, float]:
     """Metrics of ``model`` on ``task``'s ``split`` ("dev" or "test"), with plain metric names.
 
     Classification: the F1-optimal threshold is chosen on **dev** and applied to the requested split
     (on dev itself this is the best dev F1). Ranking: see :mod:`bscl.evaluation.metrics` for the
-    conventions (SemEval MAP). Graded pairs: Spearman and Pearson of cosine vs gold.
+    conventions (SemEval MAP). Graded pairs: Spearman and Pearson of cosine vs gold. ``cache``: an
+    :data:`EncodeCache` shared with the other evaluations of the same weights (graded pairs go
+    through sentence-transformers' evaluator and do not use it).
     """
     data = task.split(split)
     if isinstance(data, PairSplit):
@@ -106,11 +128,11 @@ def evaluate(model: Any, task: Task, split: str = "test", batch_size: int = 64) 
         dev = task.split("dev")
         if not isinstance(dev, PairSplit) or dev.graded:
             raise ValueError(f"task {task.name!r}: a binary split needs a binary dev split for the threshold")
-        dev_scores = pair_scores(model, dev, batch_size)
+        dev_scores = pair_scores(model, dev, batch_size, cache)
         _f1, threshold = M.best_f1_threshold(dev_scores, dev.labels)
-        scores = dev_scores if data is dev else pair_scores(model, data, batch_size)
+        scores = dev_scores if data is dev else pair_scores(model, data, batch_size, cache)
         return M.binary_metrics(scores, data.labels, threshold)
-    scores = ranking_scores(model, data, batch_size)
+    scores = ranking_scores(model, data, batch_size, cache)
     relevance = [data.relevance(i) for i in range(len(data))]
     gains = [data.graded_relevance(i) for i in range(len(data))] if data.gains is not None else None
     return M.ranking_metrics(scores, relevance, ranking_metric_names(task), gains=gains)
