@@ -143,3 +143,7 @@ def test_compare_runs_cells_once_writes_records_and_the_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("recorded in") == 5 and "===" not in out  # nothing trained again
     assert {p: p.read_text() for p in results.rglob("*.json")} == before
+    assert main([*args, "--epochs", "2"]) == 2  # other options: refused before anything trains
+    captured = capsys.readouterr()
+    assert "is the record of other options (train.epochs: 1.0 -> 2.0)" in captured.err
+    assert "===" not in captured.out and not (tmp_path / "runs").exists()

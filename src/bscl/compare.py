@@ -22,6 +22,7 @@ from typing import Any
 
 from bscl.data import get_spec
 from bscl.reporting import records
+from bscl.reporting.runfolder import config_diff
 from bscl.reproduce import same_config
 from bscl.training.config import RunConfig, from_dict
 from bscl.training.peers import PEER_LOSSES
@@ -124,11 +125,18 @@ def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
         for (recipe, seed), cfg in configs.items():
             folder = Path(cfg.train.output_dir)
             kept = records.record_path(ns.results_dir, task, recipe, seed)
-            if not ns.force and kept.is_file() and same_config(_config_of(kept), cfg.to_dict()):
-                # the committed record is the result: a fresh clone does not train the cell again
-                print(f"{task} / {recipe} / seed {seed}: recorded in {kept}, skipped", flush=True)
-                written.setdefault(recipe, []).append(kept)
-                continue
+            if not ns.force and kept.is_file():
+                if same_config(_config_of(kept), cfg.to_dict()):
+                    # the committed record is the result: a fresh clone does not train the cell again
+                    print(f"{task} / {recipe} / seed {seed}: recorded in {kept}, skipped", flush=True)
+                    written.setdefault(recipe, []).append(kept)
+                    continue
+                # refused before training, not after: the record could not be written anyway
+                diff = "; ".join(config_diff(_config_of(kept) or {}, cfg.to_dict(), more_seeds=False))
+                raise ValueError(
+                    f"{kept} is the record of other options ({diff}); use another --results-dir "
+                    "(and --output-dir) for these options, or --force to replace it"
+                )
             if finished(folder):
                 if not same_config(records.read_run(folder).get("config"), cfg.to_dict()):
                     raise ValueError(
