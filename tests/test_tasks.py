@@ -111,6 +111,8 @@ def test_recipe_option_picks_a_named_recipe_of_the_task(monkeypatch, capsys):
     cfg = _resolved(monkeypatch, ["--data.task", "mrpc", "--recipe=paper", "--loss.mu", "0.3"])
     assert (cfg.loss.name, cfg.loss.mu) == ("combo", 0.3)  # options still override the recipe
     assert _resolved(monkeypatch, ["--data.task", "mrpc"]).loss.name == "pearson-combo"  # default: ours
+    cfg = _resolved(monkeypatch, ["--data.task", "cqa-b", "--recipe", "hard-negatives"])  # sets a data field
+    assert (cfg.data.task, cfg.data.hard_negatives, cfg.loss.name) == ("cqa-b", 3, "combo")
     assert cli.main(["train", "--data.task", "mrpc", "--recipe", "nope"]) == 2
     err = capsys.readouterr().err
     assert "task 'mrpc' has no recipe 'nope'; recipes: ['ours', 'paper', 'pearson-combo']" in err

@@ -494,7 +494,8 @@ def base_config(task: str | None = None, recipe: str | None = None, loss: str | 
     from bscl.data import get_spec
 
     spec = get_spec(task if task is not None else DataConfig().task)
-    values = {"data": {"task": spec.name}, **spec.recipe(recipe)}
+    values = spec.recipe(recipe)
+    values["data"] = {**values.get("data", {}), "task": spec.name}  # a recipe may set data fields too
     if loss is not None and loss != values.get("loss", {}).get("name", loss):
         values["loss"] = spec.paper.loss_section(loss) if spec.paper is not None else {"name": loss}
     name = recipe if recipe is not None else spec.default_recipe
