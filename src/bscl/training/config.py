@@ -709,7 +709,7 @@ def parse_command_line(argv: list[str], prog: str = "bscl train") -> RunConfig:
         close = difflib.get_close_matches(str(loss), known_losses, n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
         raise ValueError(f"--loss.name={loss!r} is unknown; choose one of {', '.join(known_losses)}{hint}")
-    base = base_config(task, recipe, loss=loss)  # the task's recipe, for the loss the run names
+    base = base_config(task, recipe=recipe, loss=loss)  # the task's recipe, for the loss the run names
     if config_path:
         base = from_dict(data, base, source=str(config_path))
     parser = train_parser(base, prog=prog)
