@@ -126,13 +126,14 @@ def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
             folder = Path(cfg.train.output_dir)
             kept = records.record_path(ns.results_dir, task, recipe, seed)
             if not ns.force and kept.is_file():
-                if same_config(_config_of(kept), cfg.to_dict()):
+                stored = _config_of(kept)
+                if same_config(stored, cfg.to_dict()):
                     # the committed record is the result: a fresh clone does not train the cell again
                     print(f"{task} / {recipe} / seed {seed}: recorded in {kept}, skipped", flush=True)
                     written.setdefault(recipe, []).append(kept)
                     continue
                 # refused before training, not after: the record could not be written anyway
-                diff = "; ".join(config_diff(_config_of(kept) or {}, cfg.to_dict(), more_seeds=False))
+                diff = "; ".join(config_diff(stored or {}, cfg.to_dict(), more_seeds=False))
                 raise ValueError(
                     f"{kept} is the record of other options ({diff}); use another --results-dir "
                     "(and --output-dir) for these options, or --force to replace it"
