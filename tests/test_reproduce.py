@@ -36,9 +36,14 @@ def test_ordering_agreement_is_kendall_tau():
     assert ordering_agreement({"a": same["a"]}, cells, "m") is None
 
 
+def _records(tmp_path: Path) -> list[str]:
+    """Keep a test's records and tables out of the checkout's benchmarks/."""
+    return ["--results-dir", str(tmp_path / "records"), "--results-file", str(tmp_path / "RESULTS.md")]
+
+
 def test_reproduce_runs_cells_once_and_prints_the_table(tmp_path, capsys):
     args = ["reproduce", "stsb", "--model", "tiny", "--data-root", str(FIXTURES), "--batch-size", "4",
-            "--cells", "bsc-then-mse,mse", "--output-dir", str(tmp_path)]  # fmt: skip
+            "--cells", "bsc-then-mse,mse", "--output-dir", str(tmp_path), *_records(tmp_path)]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
     root = tmp_path / "stsb"
@@ -75,9 +80,60 @@ def test_dry_run_builds_valid_configs(task, tmp_path, capsys):
 def test_finished_cell_with_other_options_is_refused(tmp_path, capsys):
     args = ["reproduce", "stsb", "--model", "tiny", "--data-root", str(FIXTURES), "--batch-size", "4",
             "--cells", "mse", "--output-dir", str(tmp_path)]  # fmt: skip
-    assert main(args) == 0
-    assert main([*args, "--epochs", "2"]) == 2
+    assert main([*args, *_records(tmp_path)]) == 0
+    other = ["--results-dir", str(tmp_path / "other-records"), "--results-file", str(tmp_path / "R.md")]
+    assert main([*args, "--epochs", "2", *other]) == 2  # the run folder holds other options
     assert "other options" in capsys.readouterr().err
+
+
+def _cell(tmp_path: Path, out: str, cells: str, *more: str) -> list[str]:
+    return ["reproduce", "stsb", "--model", "tiny", "--data-root", str(FIXTURES), "--batch-size", "4",
+            "--cells", cells, "--output-dir", str(tmp_path / out), *_records(tmp_path), *more]  # fmt: skip
+
+
+def test_each_cell_writes_a_record_and_a_fresh_checkout_trains_nothing(tmp_path, capsys):
+    results_file = tmp_path / "RESULTS.md"
+    results_file.write_text("# Results\n\nprose kept\n\n<!-- grid:begin stsb -->\nold\n<!-- grid:end -->\n")
+    assert main(_cell(tmp_path, "runs-a", "zero-shot,bsc-then-mse")) == 0
+    capsys.readouterr()
+    root = tmp_path / "records" / "stsb"
+    made = sorted(p.relative_to(root).as_posix() for p in root.glob("*/seed-*.json"))
+    assert made == ["bsc-example-shuffle/seed-0.json", "bsc-then-mse/seed-0.json", "zero-shot/seed-0.json"]
+    rec = json.loads((root / "bsc-then-mse" / "seed-0.json").read_text())
+    assert rec["cell"] == "bsc then mse" and rec["side"] == "bscl" and rec["task"] == "stsb"
+    assert rec["config"]["loss"]["name"] == "mse" and rec["wall_seconds"] > 0
+    assert json.loads((root / "zero-shot" / "seed-0.json").read_text())["side"] == "zero-shot"
+    written = results_file.read_text()
+    assert "prose kept" in written and "\nold\n" not in written
+    assert "| bsc then mse |" in written and "3 of 11 cells recorded" in written
+
+    # another output folder (a fresh clone): the records are the results, nothing trains
+    assert main(_cell(tmp_path, "runs-b", "zero-shot,bsc-then-mse")) == 0
+    out = capsys.readouterr().out
+    assert "===" not in out and out.count("skipped") == 3
+    assert not (tmp_path / "runs-b" / "stsb" / "bsc-then-mse").exists()
+    assert json.loads((root / "bsc-then-mse" / "seed-0.json").read_text()) == rec
+    assert results_file.read_text() == written  # regenerated from the same records: unchanged
+
+
+def test_a_record_of_other_options_is_refused_before_training(tmp_path, capsys):
+    assert main(_cell(tmp_path, "runs-a", "mse")) == 0
+    capsys.readouterr()
+    assert main(_cell(tmp_path, "runs-b", "mse", "--epochs", "2")) == 2
+    err = capsys.readouterr().err
+    assert "record of other options" in err and "train.epochs: 1.0 -> 2.0" in err
+    assert not (tmp_path / "runs-b" / "stsb" / "mse").exists()  # nothing trained
+
+
+def test_grid_section_only_replaces_its_task():
+    from bscl.reporting.records import fill
+
+    text = "<!-- grid:begin stsb -->\na\n<!-- grid:end -->\n<!-- grid:begin mrpc -->\nb\n<!-- grid:end -->\n"
+    text += "<!-- results:begin stsb -->\nc\n<!-- results:end -->\n"
+    out = fill(text, {"stsb": "new"}, kind="grid", only=["stsb"])
+    assert out == text.replace("\na\n", "\nnew\n")
+    added = fill("# R\n", {"cqa-b": "t"}, kind="grid", heading="### {task} grid", only=["cqa-b"])
+    assert added == "# R\n\n### cqa-b grid\n\n<!-- grid:begin cqa-b -->\nt\n<!-- grid:end -->\n"
 
 
 def test_options_added_later_match_at_their_default():

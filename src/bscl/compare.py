@@ -118,7 +118,7 @@ def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
         for (recipe, seed), cfg in configs.items():
             print(f"{recipe} seed {seed}: bscl train " + " ".join(_options(cfg)))
         return {}
-    from bscl.run import run_training
+    from bscl.run import run_training, run_zero_shot
 
     written: dict[str, list[Path]] = {}
     try:
@@ -146,7 +146,7 @@ def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
                 print(f"{task} / {recipe} / seed {seed}: finished, skipped", flush=True)
             else:
                 print(f"\n=== {task} / {recipe} / seed {seed}: {folder}", flush=True)
-                zero_shot(cfg) if recipe == ZERO_SHOT else run_training(cfg)
+                run_zero_shot(cfg) if recipe == ZERO_SHOT else run_training(cfg)
             record = records.make_record(folder, recipe, side=ZERO_SHOT if recipe == ZERO_SHOT else None)
             path = records.write_record(record, ns.results_dir, force=ns.force)
             written.setdefault(recipe, []).append(path)
@@ -161,35 +161,6 @@ def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
 
 def _config_of(record: Path) -> dict[str, Any] | None:
     return json.loads(record.read_text()).get("config")
-
-
-def zero_shot(cfg: RunConfig) -> None:
-    """Evaluate the pretrained model on dev and test with the same evaluation code, and write the
-    result as a finished one-seed run folder (``metrics.json`` in ``bscl train``'s format)."""
-    from bscl.evaluation import evaluate
-    from bscl.models import load_model
-    from bscl.paths import data_root
-    from bscl.reporting.atomic import atomic_write_text
-    from bscl.run import prepare_task
-
-    task = prepare_task(cfg, data_root(cfg.data.data_root))
-    model = load_model(cfg.train.model, seed=cfg.train.seed, max_seq_length=cfg.train.max_seq_length)
-    cache: dict = {}  # dev and test share what they both encode (PFCC's pool)
-    after = {
-        split: evaluate(model, task, split, batch_size=cfg.eval.batch_size, cache=cache)
-        for split in ("dev", "test")
-    }
-    metrics = {
-        "config": cfg.to_dict(),
-        "task": task.name,
-        "primary": task.metric,
-        "seeds": {str(cfg.train.seed): {"train_seconds": 0.0, **after}},
-        "best_seed": cfg.train.seed,
-        "after": after,
-    }
-    folder = Path(cfg.train.output_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "metrics.json", json.dumps(metrics, indent=2))
 
 
 def _options(cfg: RunConfig) -> list[str]:

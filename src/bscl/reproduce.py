@@ -3,8 +3,13 @@
 Every cell of the grid is one ``bscl train`` run (:func:`bscl.run.run_training`) in
 ``OUTPUT_DIR/TASK/CELL`` with the paper's hyperparameters for the task (NOTES.md, Sec. 5.2 of the
 paper) and the cell's overrides, plus the options that fit the run to this machine (epochs, training
-subset, seeds, model). Finished cells are read back, not re-run; an interrupted cell resumes from
-its last checkpoint. The table (Markdown) is printed and written to ``OUTPUT_DIR/TASK/table.md``.
+subset, seeds, model). Every finished cell writes one record (:mod:`bscl.reporting.records`) under
+``RESULTS_DIR/TASK/CELL/seed-N.json`` (default ``benchmarks/results/grid``); a recorded cell of the
+same options is not re-run (so a fresh clone with the committed records trains nothing), a record of
+other options is refused before anything trains, a finished cell folder is read back and an
+interrupted cell resumes from its last checkpoint. The table (Markdown) is printed and written to
+``OUTPUT_DIR/TASK/table.md``, and the task's generated grid section of benchmarks/RESULTS.md
+(``<!-- grid:begin TASK -->``) is rebuilt from all of the task's records.
 
 The paper's numbers are for BERT-base on a GPU, 5-7 epochs and 5 seeds, and CQA was tested on
 SemEval-2017 (not available here: we test on SemEval-2016): read the comparison as an ordering of
@@ -24,6 +29,7 @@ from typing import Any
 
 from bscl.data import TASK_SPECS, get_spec
 from bscl.losses.modules import loss_options
+from bscl.reporting import records
 from bscl.reporting.atomic import atomic_write_text
 from bscl.reporting.report import format_table
 from bscl.reporting.runfolder import config_diff, write_json
@@ -43,6 +49,9 @@ class Cell:
 
 #: tasks with the paper's settings (their specs, :mod:`bscl.data.tasks`), in the paper's order
 REPRODUCIBLE: list[str] = [name for name, s in TASK_SPECS.items() if s.paper is not None]
+
+#: where the grid's records go (a folder of its own: the head-to-head tables read benchmarks/results/)
+GRID_RESULTS = records.RESULTS_DIR / "grid"
 
 BSC = {"loss": {"name": "bsc"}, "batching": {"strategy": "example"}}
 SIMCSE = {"tau": 0.05, "symmetric": False}  #: SimCSE's temperature, one direction (wiki-unsup cells)
@@ -125,7 +134,15 @@ def slug(name: str) -> str:
 
 
 def cell_config(task: str, cell: Cell, ns: argparse.Namespace, folder: Path) -> RunConfig:
-    """Defaults <- the paper's task settings <- the cell's overrides <- this machine's options."""
+    """Defaults <- the paper's task settings <- the cell's overrides <- this machine's options. The
+    zero-shot cell: the model, data and evaluation alone (a later --epochs still finds it finished)."""
+    if cell.zero_shot:
+        values: dict[str, dict[str, Any]] = {
+            "data": {"task": task, "data_root": ns.data_root},
+            "train": {"model": ns.model, "output_dir": str(folder), "device": getattr(ns, "device", None)},
+            "eval": {"before": False},
+        }
+        return from_dict(values, source=f"reproduce {task} / {cell.name}")
     loss = cell.overrides.get("loss", {}).get("name", "bsc")
     values = _with(task_settings(task, loss), data={"task": task})
     for name, section in cell.overrides.items():
@@ -162,48 +179,123 @@ def same_config(stored: dict[str, Any] | None, wanted: dict[str, Any] | None) ->
     return not config_diff(stored, wanted, more_seeds=False)  # a cell's seeds are its result
 
 
+def _comparable(config: dict[str, Any] | None, cell: Cell) -> dict[str, Any] | None:
+    """``config`` as compared across checkouts: the output folder is where a cell ran, not what it
+    ran, and a sequential cell's model is "the first stage's model" wherever that folder was (the
+    first stage's own config is checked itself)."""
+    if config is None:
+        return None
+    out = copy.deepcopy(config)
+    train = out.setdefault("train", {})
+    train.pop("output_dir", None)
+    if cell.after:
+        train["model"] = f"<model of {slug(cell.after)}>"
+    return out
+
+
+def _differ(stored: dict[str, Any] | None, wanted: dict[str, Any], cell: Cell) -> str | None:
+    """None when ``stored`` is the config ``wanted`` (see :func:`same_config`), else the differences."""
+    a, b = _comparable(stored, cell), _comparable(wanted, cell)
+    if same_config(a, b):
+        return None
+    return "; ".join(config_diff(a, b, more_seeds=False)) if a is not None else "no config stored"  # type: ignore[arg-type]
+
+
+def cell_records(results_dir: Path, task: str, cell: Cell) -> list[Path]:
+    """The records of ``cell`` under ``results_dir`` (at most one: another one is refused)."""
+    return sorted(records.record_path(results_dir, task, slug(cell.name), 0).parent.glob("seed-*.json"))
+
+
+def _as_result(record: dict[str, Any]) -> dict[str, Any]:
+    keys = ("dev", "test", "wall_seconds", "train_seconds")
+    return {k: record[k] for k in keys if record.get(k) is not None}
+
+
 def run_cell(task: str, cell: Cell, ns: argparse.Namespace, root: Path) -> dict[str, Any]:
-    """Run (or read back) one cell; returns ``{"dev": {...}, "test": {...}, "wall_seconds": s}``."""
+    """Run (or read back) one cell and record it; returns ``{"dev": {...}, "test": {...},
+    "wall_seconds": s}``. A record of the same options under ``--results-dir`` is the result (a fresh
+    clone trains nothing that is committed); a record or finished folder of other options is refused
+    before anything trains."""
     folder = root / slug(cell.name)
+    cfg = cell_config(task, cell, ns, folder)
+    wanted = cfg.to_dict()
+    results_dir = Path(ns.results_dir)
+    for kept in cell_records(results_dir, task, cell):
+        stored = json.loads(kept.read_text(encoding="utf-8"))
+        diff = _differ(stored.get("config"), wanted, cell)
+        if diff is None:
+            print(f"{task} / {cell.name}: recorded in {kept}, skipped", flush=True)
+            return _as_result(stored)
+        raise ValueError(
+            f"{kept} is the record of other options ({diff}); use another --results-dir (and "
+            "--output-dir) for these options, or delete the record"
+        )
     done = folder / "cell.json"
-    wanted = None if cell.zero_shot else cell_config(task, cell, ns, folder).to_dict()
     if done.is_file():
         result = json.loads(done.read_text())
-        if "config" in result and not same_config(result["config"], wanted):  # old cells lack it
-            diffs = (
-                "; ".join(config_diff(result["config"], wanted, more_seeds=False)) if wanted else "zero-shot"
-            )
+        diff = _differ(result.get("config"), wanted, cell)
+        if diff is not None:
             raise ValueError(
-                f"{folder} was run with other options ({diffs}); use another --output-dir or delete {folder}"
+                f"{folder} was run with other options ({diff}); use another --output-dir or delete {folder}"
             )
-        return result
-    folder.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    if cell.zero_shot:
-        from bscl.data import load_task
-        from bscl.evaluation import evaluate
-        from bscl.models import load_model
-        from bscl.paths import data_root
-
-        t = load_task(task, data_root(ns.data_root))
-        model = load_model(ns.model, max_seq_length=90, device=getattr(ns, "device", None))
-        result: dict[str, Any] = {
-            split: evaluate(model, t, split, batch_size=64)
-            for split in ("dev", "test")
-            if getattr(t, split) is not None
-        }
     else:
-        from bscl.run import run_training
+        from bscl.run import run_training, run_zero_shot
 
-        cfg = cell_config(task, cell, ns, folder)
-        print(f"\n=== {task} / {cell.name}: bscl train --config {folder / 'config.yaml'}", flush=True)
-        metrics = run_training(cfg)
+        folder.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        if cell.zero_shot:
+            metrics = run_zero_shot(cfg)
+        else:
+            print(f"\n=== {task} / {cell.name}: bscl train --config {folder / 'config.yaml'}", flush=True)
+            metrics = run_training(cfg)
         result = dict(metrics["after"])
         result["train_seconds"] = sum(s["train_seconds"] for s in metrics["seeds"].values())
-    result["wall_seconds"] = time.perf_counter() - start
-    result["config"] = wanted
-    write_json(done, result)
+        result["wall_seconds"] = time.perf_counter() - start
+        result["config"] = wanted
+        write_json(done, result)
+    record = records.make_record(folder, slug(cell.name), side="zero-shot" if cell.zero_shot else "bscl")
+    record.update(cell=cell.name, wall_seconds=result.get("wall_seconds"))
+    print(f"record: {records.write_record(record, results_dir)}", flush=True)
     return result
+
+
+def recorded(task: str, results_dir: Path) -> dict[str, dict[str, Any]]:
+    """Cell name -> result, from the records of ``task``'s grid under ``results_dir``."""
+    by_slug = {slug(c.name): c.name for c in grid(task)}
+    out = {}
+    for path in sorted((results_dir / task).glob("*/seed-*.json")):
+        rec = json.loads(path.read_text(encoding="utf-8"))
+        name = by_slug.get(str(rec.get("recipe")))
+        if name is None:
+            raise ValueError(f"{path}: recipe {rec.get('recipe')!r} is no cell of the {task} grid")
+        out[name] = _as_result(rec)
+        out[name]["config"] = rec.get("config")
+    return out
+
+
+def grid_section(task: str, results_dir: Path) -> str:
+    """The generated RESULTS.md section of ``task``'s grid: the table of every recorded cell, the
+    ordering against the paper, and the options the records share."""
+    results = recorded(task, results_dir)
+    cells = grid(task)
+    text = table(task, results, cells)
+    trained = [(c, results[c.name]["config"]) for c in cells if c.name in results and not c.zero_shot]
+    trained = [(c, cfg) for c, cfg in trained if cfg]
+
+    def values(section: str, key: str, of: list[tuple[Cell, dict[str, Any]]]) -> str:
+        return "/".join(sorted({str(cfg[section].get(key)) for _c, cfg in of})) or "-"
+
+    shared = [
+        f"model {values('train', 'model', [(c, cfg) for c, cfg in trained if not c.after])}",
+        f"epochs {values('train', 'epochs', trained)}",
+        f"seeds per cell {values('train', 'seeds', trained)}",
+        f"training subset {values('data', 'train_subset', trained)}",
+    ]
+    recorded_cells = [c for c in cells if c.name in results]
+    return (
+        f"{text}\n\n{len(recorded_cells)} of {len(cells)} cells recorded "
+        f"(records: {results_dir / task}/); trained cells: {', '.join(shared)}."
+    )
 
 
 def table(task: str, results: dict[str, dict[str, Any]], cells: list[Cell]) -> str:
@@ -290,6 +382,8 @@ def reproduce(ns: argparse.Namespace) -> str:
         return ""
     results: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()
+    for c in cells:  # every cell's options are checked before the first one trains
+        cell_config(task, c, ns, root / slug(c.name)).validate()
     try:
         for cell in cells:
             results[cell.name] = run_cell(task, cell, ns, root)
@@ -303,7 +397,27 @@ def reproduce(ns: argparse.Namespace) -> str:
         )
         atomic_write_text(root / "table.md", text)
         print("\n" + text, flush=True)
+        regenerate(task, Path(ns.results_dir), Path(ns.results_file))
     return text
+
+
+#: the heading of a task's generated grid section, where RESULTS.md has none yet
+GRID_HEADING = (
+    "### {task}: generated by `bscl reproduce {task}` from the records in benchmarks/results/grid/{task}/"
+)
+
+
+def regenerate(task: str, results_dir: Path, results_file: Path) -> None:
+    """Rebuild ``task``'s generated grid section of ``results_file`` from its records."""
+    if not (results_dir / task).is_dir():
+        return
+    text = results_file.read_text(encoding="utf-8") if results_file.is_file() else "# Benchmark results\n"
+    new = records.fill(
+        text, {task: grid_section(task, results_dir)}, kind="grid", heading=GRID_HEADING, only=[task]
+    )
+    if new != text:
+        atomic_write_text(results_file, new)
+        print(f"grid table of {task} regenerated in {results_file}", flush=True)
 
 
 def _as_options(cfg: RunConfig) -> list[str]:
@@ -339,6 +453,16 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--cells", default=None, help=f"comma-separated cell names (default: the whole grid). Cells: {cells}"
     )
     p.add_argument("--output-dir", default="runs/reproduce")
+    p.add_argument(
+        "--results-dir",
+        default=str(GRID_RESULTS),
+        help="the cells' records (one JSON per cell; a recorded cell of the same options is not re-run)",
+    )
+    p.add_argument(
+        "--results-file",
+        default=str(records.RESULTS_FILE),
+        help="the Markdown file whose grid tables are regenerated",
+    )
     p.add_argument("--data-root", default=None)
     p.add_argument("--dry-run", action="store_true", help="print each cell's bscl train options and stop")
     p.add_argument(

@@ -48,6 +48,7 @@ from bscl.batching import make_batch_sampler
 from bscl.data import Task, load_task
 from bscl.data.task import recording_reads
 from bscl.evaluation import build_evaluator, evaluate
+from bscl.evaluation.evaluators import EncodeCache
 from bscl.losses import LossStateCallback, make_st_loss
 from bscl.losses.functional import binarize
 from bscl.losses.modules import EmbeddingLoss, build_loss, loss_options
@@ -269,6 +270,17 @@ def prune_checkpoints(seed_dir: Path) -> None:
             shutil.rmtree(ckpt, ignore_errors=True)
 
 
+def final_evaluation(model: Any, task: Task, batch_size: int) -> dict[str, dict[str, float]]:
+    """``{"dev": metrics, "test": metrics}`` of one set of weights (a split the task lacks is left
+    out); dev and test share what they both encode (PFCC-S's claim pool is encoded once)."""
+    cache: EncodeCache = {}
+    return {
+        split: evaluate(model, task, split, batch_size=batch_size, cache=cache)
+        for split in ("dev", "test")
+        if getattr(task, split) is not None
+    }
+
+
 def train_seed(
     cfg: RunConfig, task: Task, seed: int, out: Path, metrics: dict[str, Any], metrics_path: Path
 ) -> dict[str, Any]:
@@ -365,13 +377,8 @@ def train_seed(
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - start
-    cache: dict = {}  # one set of weights: dev and test share what they both encode (PFCC's pool)
-    dev = evaluate(model, task, "dev", batch_size=cfg.eval.batch_size, cache=cache)
-    test = (
-        evaluate(model, task, "test", batch_size=cfg.eval.batch_size, cache=cache)
-        if task.test is not None
-        else {}
-    )
+    final = final_evaluation(model, task, cfg.eval.batch_size)
+    dev, test = final["dev"], final.get("test", {})
     if is_main_process():
         model.save(str(out / "best-model"))
     return {
@@ -408,6 +415,29 @@ def run_training(cfg: RunConfig) -> dict[str, Any]:
                 shutil.rmtree(out, ignore_errors=True)
             raise
         return _train_locked(cfg, task, out)
+
+
+def run_zero_shot(cfg: RunConfig) -> dict[str, Any]:
+    """Evaluate the pretrained model ``cfg.train.model`` on dev and test with the same evaluation code
+    as a trained run, and write the result as a finished one-seed run folder (``metrics.json`` in
+    ``bscl train``'s format, so that records and reports read it like any other run)."""
+    task = prepare_task(cfg, data_root(cfg.data.data_root))
+    model = load_model(
+        cfg.train.model, seed=cfg.train.seed, max_seq_length=cfg.train.max_seq_length, device=cfg.train.device
+    )
+    after = final_evaluation(model, task, cfg.eval.batch_size)
+    metrics = {
+        "config": cfg.to_dict(),
+        "task": task.name,
+        "primary": task.metric,
+        "seeds": {str(cfg.train.seed): {"train_seconds": 0.0, **after}},
+        "best_seed": cfg.train.seed,
+        "after": after,
+    }
+    out = Path(cfg.train.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / RF.METRICS, metrics)
+    return metrics
 
 
 def _prepare_folder(cfg: RunConfig, task: Task, out: Path) -> dict[str, Any]:
