@@ -79,3 +79,32 @@ def test_bsc_trains_with_mined_negatives_and_records_the_option(tmp_path, capsys
     assert saved["config"]["data"]["hard_negatives"] == 2
     losses = [r["loss"] for s in metrics["seeds"].values() for r in s["train_loss"]]
     assert losses and all(math.isfinite(v) for v in losses)
+
+
+@pytest.mark.parametrize(
+    ("loss", "k", "option"), [("bsc", 2, "--data.hard_negatives"), ("st-mnrl", None, "st-mnrl")]
+)
+def test_a_batch_larger_than_the_positive_pairs_is_refused_before_the_model_loads(loss, k, option, tmp_path):
+    from bscl.run import check_training_data
+
+    cfg = config(tmp_path, task="mrpc", loss=loss, k=k)
+    task = prepare_task(cfg, FIXTURES)
+    positives = sum(1 for y in task.train["label"] if y > task.binarize_threshold)
+    assert 2 <= positives < len(task.train)  # the fixture has both kinds
+    fits = from_dict({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], "batch_size": positives}})
+    check_training_data(fits, task)  # every positive in one batch: allowed
+    too_big = from_dict({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], "batch_size": positives + 1}})
+    assert positives + 1 <= len(task.train)  # the old check (all pairs) let it through
+    with pytest.raises(
+        ValueError, match=rf"larger than the training data \({positives} positive pairs.*{option}"
+    ):
+        check_training_data(too_big, task)
+
+
+def test_a_batch_larger_than_the_mined_set_is_refused_after_mining(tmp_path, monkeypatch):
+    # mining can drop anchors (fewer than K candidates): the mined set is checked again, before training
+    real = peers.with_hard_negatives
+    monkeypatch.setattr("bscl.run.with_hard_negatives", lambda *a, **kw: real(*a, **kw).select(range(1)))
+    cfg = config(tmp_path / "run", task="mrpc", k=1)
+    with pytest.raises(ValueError, match=r"larger than the training data \(1 positive pairs with 1 mined"):
+        run_training(cfg)

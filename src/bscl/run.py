@@ -216,6 +216,16 @@ def _dev_task(task: Task, n: int | None) -> Task:
     return dataclasses.replace(task, dev=task.dev.head(n))
 
 
+def check_batch_fits(cfg: RunConfig, n: int, what: str) -> None:
+    """A batch (x processes) no larger than the ``n`` training items: otherwise no step would run."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if cfg.train.batch_size * world > n:
+        raise ValueError(
+            f"--train.batch_size={cfg.train.batch_size} (x {world} processes) is larger than the training "
+            f"data ({n} {what}); lower --train.batch_size or raise --data.train_subset"
+        )
+
+
 def check_training_data(cfg: RunConfig, task: Task) -> None:
     """What the options ask of the data, checked before any model is loaded (ValueError naming the
     option): a batch no larger than the data, labels where the loss needs them, at least one positive
@@ -223,11 +233,15 @@ def check_training_data(cfg: RunConfig, task: Task) -> None:
     tr, lo = cfg.train, cfg.loss
     train = _subset(task, cfg)
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if tr.batch_size * world > len(train):
-        raise ValueError(
-            f"--train.batch_size={tr.batch_size} (x {world} processes) is larger than the training data "
-            f"({len(train)} pairs); lower --train.batch_size or raise --data.train_subset"
-        )
+    trains_on, what = len(train), "pairs"
+    peer_data = PEER_LOSSES[lo.name].data if lo.name in PEER_LOSSES else None
+    if "label" in train.column_names and (cfg.data.hard_negatives or peer_data in ("positives", "mined")):
+        # these train on the positive pairs alone (mining may drop a few more: checked after it)
+        t = positive_threshold(cfg, task)
+        trains_on = int(sum(1 for v in train["label"] if v > t))
+        option = "--data.hard_negatives" if cfg.data.hard_negatives else f"--loss.name {lo.name}"
+        what = f"positive pairs (label > {t}), which {option} trains on"
+    check_batch_fits(cfg, trains_on, what)
     if lo.name in PEER_LOSSES:  # sentence-transformers' own recipes check their data themselves
         return
     contrastive = "tau" in loss_options(lo.name)
@@ -303,9 +317,18 @@ def train_seed(
                 "mined hard negatives each",
                 flush=True,
             )
+        check_batch_fits(
+            cfg, len(train), f"positive pairs with {cfg.data.hard_negatives} mined negatives each"
+        )
     peer = peer_loss_from_config(cfg, task, model, train) if cfg.loss.name in PEER_LOSSES else None
     if peer is not None:  # a sentence-transformers recipe: its own loss, sampler and data (bscl compare)
         train = peer.train
+        if (
+            peer.train is not None
+            and cfg.loss.name in PEER_LOSSES
+            and PEER_LOSSES[cfg.loss.name].data == "mined"
+        ):
+            check_batch_fits(cfg, len(train), "positive pairs with a mined negative each")
     loss = (
         peer.loss
         if peer is not None
