@@ -283,7 +283,8 @@ def grid_section(task: str, results_dir: Path) -> str:
     trained = [(c, cfg) for c, cfg in trained if cfg]
 
     def values(section: str, key: str, of: list[tuple[Cell, dict[str, Any]]]) -> str:
-        return "/".join(sorted({str(cfg[section].get(key)) for _c, cfg in of})) or "-"
+        shown = {"full" if cfg[section].get(key) is None else str(cfg[section].get(key)) for _c, cfg in of}
+        return "/".join(sorted(shown)) or "-"
 
     shared = [
         f"model {values('train', 'model', [(c, cfg) for c, cfg in trained if not c.after])}",
