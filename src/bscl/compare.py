@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
+import functools
 from pathlib import Path
 from typing import Any
 
 from bscl.data import get_spec
 from bscl.reporting import records
-from bscl.reporting.runfolder import config_diff
-from bscl.reproduce import same_config
+from bscl.reproduce import config_difference
 from bscl.training.config import RunConfig, from_dict
 from bscl.training.peers import PEER_LOSSES
 
@@ -125,23 +124,22 @@ def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
         for (recipe, seed), cfg in configs.items():
             folder = Path(cfg.train.output_dir)
             kept = records.record_path(ns.results_dir, task, recipe, seed)
-            if not ns.force and kept.is_file():
-                stored = _config_of(kept)
-                if same_config(stored, cfg.to_dict()):
-                    # the committed record is the result: a fresh clone does not train the cell again
-                    print(f"{task} / {recipe} / seed {seed}: recorded in {kept}, skipped", flush=True)
-                    written.setdefault(recipe, []).append(kept)
-                    continue
-                # refused before training, not after: the record could not be written anyway
-                diff = "; ".join(config_diff(stored or {}, cfg.to_dict(), more_seeds=False))
-                raise ValueError(
-                    f"{kept} is the record of other options ({diff}); use another --results-dir "
-                    "(and --output-dir) for these options, or --force to replace it"
-                )
+            wanted = cfg.to_dict()
+            found = records.matching_record(
+                [kept] if kept.is_file() and not ns.force else [],
+                functools.partial(config_difference, wanted=wanted),
+                "use another --results-dir (and --output-dir) for these options, or --force to replace it",
+            )
+            if found is not None:
+                # the committed record is the result: a fresh clone does not train the cell again
+                print(f"{task} / {recipe} / seed {seed}: recorded in {kept}, skipped", flush=True)
+                written.setdefault(recipe, []).append(kept)
+                continue
             if finished(folder):
-                if not same_config(records.read_run(folder).get("config"), cfg.to_dict()):
+                diff = config_difference(records.read_run(folder).get("config"), wanted)
+                if diff is not None:
                     raise ValueError(
-                        f"{folder} was run with other options; use another --output-dir or delete {folder}"
+                        f"{folder} was run with other options ({diff}); use another --output-dir or delete {folder}"
                     )
                 print(f"{task} / {recipe} / seed {seed}: finished, skipped", flush=True)
             else:
@@ -157,10 +155,6 @@ def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
     if table:
         print(f"\n{task} (records in {ns.results_dir}):\n{table}", flush=True)
     return written
-
-
-def _config_of(record: Path) -> dict[str, Any] | None:
-    return json.loads(record.read_text()).get("config")
 
 
 def _options(cfg: RunConfig) -> list[str]:

@@ -193,12 +193,17 @@ def _comparable(config: dict[str, Any] | None, cell: Cell) -> dict[str, Any] | N
     return out
 
 
-def _differ(stored: dict[str, Any] | None, wanted: dict[str, Any], cell: Cell) -> str | None:
+def config_difference(stored: dict[str, Any] | None, wanted: dict[str, Any]) -> str | None:
     """None when ``stored`` is the config ``wanted`` (see :func:`same_config`), else the differences."""
-    a, b = _comparable(stored, cell), _comparable(wanted, cell)
-    if same_config(a, b):
+    if same_config(stored, wanted):
         return None
-    return "; ".join(config_diff(a, b, more_seeds=False)) if a is not None else "no config stored"  # type: ignore[arg-type]
+    return (
+        "; ".join(config_diff(stored, wanted, more_seeds=False)) if stored is not None else "no config stored"
+    )
+
+
+def _differ(stored: dict[str, Any] | None, wanted: dict[str, Any], cell: Cell) -> str | None:
+    return config_difference(_comparable(stored, cell), _comparable(wanted, cell))  # type: ignore[arg-type]
 
 
 def cell_records(results_dir: Path, task: str, cell: Cell) -> list[Path]:
@@ -220,16 +225,14 @@ def run_cell(task: str, cell: Cell, ns: argparse.Namespace, root: Path) -> dict[
     cfg = cell_config(task, cell, ns, folder)
     wanted = cfg.to_dict()
     results_dir = Path(ns.results_dir)
-    for kept in cell_records(results_dir, task, cell):
-        stored = json.loads(kept.read_text(encoding="utf-8"))
-        diff = _differ(stored.get("config"), wanted, cell)
-        if diff is None:
-            print(f"{task} / {cell.name}: recorded in {kept}, skipped", flush=True)
-            return _as_result(stored)
-        raise ValueError(
-            f"{kept} is the record of other options ({diff}); use another --results-dir (and "
-            "--output-dir) for these options, or delete the record"
-        )
+    found = records.matching_record(
+        cell_records(results_dir, task, cell),
+        lambda stored: _differ(stored, wanted, cell),
+        "use another --results-dir (and --output-dir) for these options, or delete the record",
+    )
+    if found is not None:
+        print(f"{task} / {cell.name}: recorded in {found[0]}, skipped", flush=True)
+        return _as_result(found[1])
     done = folder / "cell.json"
     if done.is_file():
         result = json.loads(done.read_text())

@@ -26,7 +26,7 @@ import re
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -170,6 +170,21 @@ def write_record(record: Mapping[str, Any], results_dir: PathLike = RESULTS_DIR,
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(record, indent=2, sort_keys=False) + "\n")
     return path
+
+
+def matching_record(
+    paths: Iterable[Path], differ: Callable[[dict[str, Any] | None], str | None], hint: str
+) -> tuple[Path, dict[str, Any]] | None:
+    """The record among ``paths`` whose config is the wanted one (``differ(config)`` is None; else it
+    names the differences), or None when there is no record; a record of other options is an error
+    (``hint``: what to do instead), raised before anything trains: its result could not be written."""
+    for path in paths:
+        record = _read_json(Path(path))
+        diff = differ(record.get("config"))
+        if diff is not None:
+            raise ValueError(f"{path} is the record of other options ({diff}); {hint}")
+        return Path(path), record
+    return None
 
 
 # --------------------------------------------------------------------------------------------------
