@@ -65,6 +65,7 @@ from bscl.training.peers import (
     with_hard_negatives,
 )
 from bscl.training.trainer import EmbeddingCacheCallback
+from bscl.training.wise import interpolate_, snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -397,9 +398,17 @@ def train_seed(
     if checkpoint is not None and is_main_process():
         RF.remove_incomplete_after(out, RF.checkpoint_step(checkpoint))
         print(f"seed {seed}: resuming from {resume}", flush=True)
+    # WiSE-FT: the weights training starts from (the pretrained model, or the previous stage's), kept
+    # before the first step; a resumed run loaded them above too
+    start_weights = snapshot(model) if tr.interpolate < 1.0 else None
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - start
+    interpolated = None
+    if start_weights is not None:  # the dev-chosen checkpoint is loaded: interpolate it with the start
+        interpolated = {"alpha": tr.interpolate, "fine_tuned_dev": trainer.state.best_metric}
+        interpolate_(model, start_weights, tr.interpolate)
+        del start_weights
     final = final_evaluation(model, task, cfg.eval.batch_size)
     dev, test = final["dev"], final.get("test", {})
     if is_main_process():
@@ -412,6 +421,8 @@ def train_seed(
         "dev_per_epoch": RF.dev_history(trainer.state.log_history, metric_key),
         "train_loss": RF.train_losses(trainer.state.log_history),
         "batching": progress.batching,  # per epoch: encode / grouping seconds, examples reused
+        # WiSE-FT: alpha and the fine-tuned checkpoint's dev score (dev / test below: interpolated)
+        **({"interpolated": interpolated} if interpolated is not None else {}),
         "dev": dev,
         "test": test,
     }

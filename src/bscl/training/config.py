@@ -186,6 +186,10 @@ class TrainConfig:
             the same outputs and gradients, no FLOPs spent on padding
         keep_checkpoints: keep a finished seed's trainer checkpoints (default: deleted once its result is
             in metrics.json; resume and the chosen model do not need them)
+        interpolate: WiSE-FT (:mod:`bscl.training.wise`): keep ``(1 - a) * start + a * fine-tuned``
+            weights of the dev-chosen checkpoint and the model training started from; 1 = the
+            fine-tuned weights (default), 0.5 = Wortsman et al.'s fixed choice. Dev and test are
+            evaluated on the interpolated model, which is the one saved
         device: where the before-training evaluation and the ranked-negatives encode run (cpu, cuda,
             cuda:1, mps; default: CUDA when available). Training itself runs where the HF trainer puts it
             (``--hf.use_cpu true`` forces the CPU)
@@ -208,6 +212,7 @@ class TrainConfig:
     overwrite: bool = False
     padding_free: bool = True
     keep_checkpoints: bool = False
+    interpolate: float = 1.0
     device: str | None = None
 
 
@@ -312,6 +317,10 @@ class RunConfig:
             raise ValueError(f"--train.epochs must be > 0 (got {tr.epochs})")
         if tr.seeds < 1:
             raise ValueError(f"--train.seeds must be >= 1 (got {tr.seeds})")
+        if not 0.0 < tr.interpolate <= 1.0:
+            raise ValueError(
+                f"--train.interpolate must be in (0, 1] (got {tr.interpolate}; 1 = no interpolation)"
+            )
         if tr.mini_batch_size is not None and tr.mini_batch_size < 1:
             raise ValueError(f"--train.mini_batch_size must be >= 1 (got {tr.mini_batch_size})")
         from bscl.batching.samplers import COLD_STARTS, UNPACKABLE_STRATEGIES, normalize_strategy
