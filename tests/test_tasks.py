@@ -85,18 +85,32 @@ def _resolved(monkeypatch, argv):
 
 
 def test_bscl_train_with_a_task_starts_from_its_paper_recipe(monkeypatch):
-    cfg = _resolved(monkeypatch, ["--data.task", "cqa-a"])
-    assert cfg.data.task == "cqa-a"
+    cfg = _resolved(monkeypatch, ["--data.task", "cqa-b"])  # CQA-B's default recipe is the paper's
+    assert cfg.data.task == "cqa-b"
+    assert (cfg.loss.name, cfg.loss.tau, cfg.loss.mu, cfg.loss.normalization) == ("combo", 0.07, 0.9, "l2")
+    assert (cfg.batching.strategy, cfg.batching.group_size) == ("example", 5)
+    assert (cfg.train.learning_rate, cfg.train.adam_bias_correction, cfg.train.batch_size) == (3e-5, True, 30)
+    assert cfg.train.interpolate == 1.0
+    cfg = _resolved(monkeypatch, ["--data.task", "cqa-a", "--recipe", "paper"])
     assert (cfg.loss.name, cfg.loss.tau, cfg.loss.mu, cfg.loss.normalization) == ("combo", 0.055, 0.1, "l2")
     assert (cfg.batching.strategy, cfg.batching.group_size) == ("example", 8)
     assert (cfg.train.learning_rate, cfg.train.adam_bias_correction, cfg.train.batch_size) == (2e-5, True, 30)
 
 
+def test_a_task_whose_best_measured_recipe_is_not_the_papers_defaults_to_it(monkeypatch):
+    cfg = _resolved(monkeypatch, ["--data.task", "cqa-a"])  # ours: MSE with the paper's other settings
+    assert (cfg.loss.name, cfg.batching.strategy, cfg.train.learning_rate) == ("mse", "example", 2e-5)
+    cfg = _resolved(monkeypatch, ["--data.task", "pfcc"])  # ours: the paper's BSC, then WiSE-FT at 0.5
+    assert (cfg.loss.name, cfg.loss.tau, cfg.loss.normalization) == ("bsc", 1.2, "coordinate")
+    assert cfg.train.interpolate == 0.5
+    assert _resolved(monkeypatch, ["--data.task", "pfcc", "--recipe", "paper"]).train.interpolate == 1.0
+
+
 def test_an_explicit_option_still_wins_over_the_recipe(monkeypatch, tmp_path):
     cfg = _resolved(
-        monkeypatch, ["--data.task", "cqa-a", "--loss.tau", "0.2", "--batching.strategy", "random"]
+        monkeypatch, ["--data.task", "cqa-b", "--loss.tau", "0.2", "--batching.strategy", "random"]
     )
-    assert cfg.loss.tau == 0.2 and cfg.batching.strategy == "random" and cfg.loss.mu == 0.1
+    assert cfg.loss.tau == 0.2 and cfg.batching.strategy == "random" and cfg.loss.mu == 0.9
     run_yaml = tmp_path / "run.yaml"
     run_yaml.write_text(yaml.safe_dump({"data": {"task": "cqa-b"}, "train": {"learning_rate": 1e-5}}))
     cfg = _resolved(monkeypatch, ["--config", str(run_yaml)])  # the YAML names the task

@@ -78,6 +78,7 @@ def load_pfcc(root: Path, seed: int = 0, *, train_size: int = 800) -> Task:
 #: ranking peers shared by PFCC-S, CQA-A and CQA-B (issue 12)
 RANKING_PEERS = ("st-mnrl", "st-cached-mnrl", "st-gist", "st-mnrl-hard")
 PAPER = PaperSettings(best_loss="bsc", tau=1.2, normalization="coordinate", mu=0.9, margin=0.6)
+WISE = {**PAPER.recipe(), "train": {**PAPER.recipe()["train"], "interpolate": 0.5}}
 SPEC = TaskSpec(
     name="pfcc",
     loader=load_pfcc,
@@ -111,8 +112,11 @@ SPEC = TaskSpec(
         # the paper's recipe, then WiSE-FT (bscl.training.wise): the dev-chosen weights averaged with the
         # pretrained ones at Wortsman et al.'s fixed alpha 0.5 (not tuned here: dev is 80 queries from
         # the training distribution and would always prefer the fine-tuned end)
-        "wise": {**PAPER.recipe(), "train": {**PAPER.recipe()["train"], "interpolate": 0.5}},
+        "wise": WISE,
+        # the best measured here: bscl-wise is above the paper's recipe on dev over 3 seeds (0.8292 vs
+        # 0.8250) and on test (0.7761 vs 0.7559; RESULTS.md, head-to-head)
+        "ours": WISE,
     },
-    default_recipe="paper",
+    default_recipe="ours",
     peers=RANKING_PEERS,
 )
