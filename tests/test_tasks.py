@@ -154,3 +154,16 @@ def test_consumers_hold_no_copy_of_the_per_task_facts():
     assert report.primary_metric({}, {"data": {"task": "pfcc"}}) == "has_positive@1"
     task = load_task("cqa-a", FIXTURES)
     assert evaluators.ranking_metric_names(task) == list(get_spec("cqa-a").metrics)
+
+
+def test_merge_recipes_sets_fields_on_top_without_touching_the_base():
+    from bscl.data.spec import merge_recipes
+
+    base = {"train": {"learning_rate": 2e-5, "batch_size": 30}, "loss": {"name": "bsc"}}
+    merged = merge_recipes(base, {"train": {"interpolate": 0.5}}, {"data": {"hard_negatives": 3}})
+    assert merged == {
+        "train": {"learning_rate": 2e-5, "batch_size": 30, "interpolate": 0.5},
+        "loss": {"name": "bsc"},
+        "data": {"hard_negatives": 3},
+    }
+    assert base == {"train": {"learning_rate": 2e-5, "batch_size": 30}, "loss": {"name": "bsc"}}

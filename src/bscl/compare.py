@@ -15,12 +15,12 @@ benchmarks/RESULTS.md are regenerated.
 from __future__ import annotations
 
 import argparse
-import copy
 import functools
 from pathlib import Path
 from typing import Any
 
 from bscl.data import get_spec
+from bscl.data.spec import merge_recipes
 from bscl.reporting import records
 from bscl.reproduce import config_difference
 from bscl.training.config import RunConfig, from_dict
@@ -46,14 +46,6 @@ def recipes_of(task: str, every_peer: bool = False) -> dict[str, Recipe]:
             out[f"bscl-{name}"] = preset
     peers = list(PEER_LOSSES) if every_peer else spec.peers
     out.update({peer: PEER_LOSSES[peer].recipe(peer) for peer in peers})
-    return out
-
-
-def _merge(base: Recipe, *more: Recipe) -> Recipe:
-    out = copy.deepcopy(base)
-    for m in more:
-        for section, values in m.items():
-            out.setdefault(section, {}).update(values)
     return out
 
 
@@ -85,7 +77,7 @@ def cell_config(task: str, recipe: str, seed: int, ns: argparse.Namespace) -> Ru
         machine["train"] = {k: machine["train"][k] for k in ("model", "seed", "output_dir")}
         common = {}
     return from_dict(
-        _merge(common, known[recipe], machine), source=f"compare {task} / {recipe} / seed {seed}"
+        merge_recipes(common, known[recipe], machine), source=f"compare {task} / {recipe} / seed {seed}"
     )
 
 

@@ -146,6 +146,17 @@ class TaskSpec:
         return {section: dict(values) for section, values in self.recipes[key].items()}
 
 
+def merge_recipes(base: Recipe, *more: Recipe) -> Recipe:
+    """A copy of ``base`` with the fields of each of ``more`` set on top, section by section
+    (``merge_recipes(PAPER.recipe(), {"train": {"interpolate": 0.5}})`` keeps the recipe's other
+    train fields)."""
+    out = {section: dict(values) for section, values in base.items()}
+    for m in more:
+        for section, values in m.items():
+            out.setdefault(section, {}).update(values)
+    return out
+
+
 def paper_recipes(paper: PaperSettings) -> dict[str, Recipe]:
     """The bscl recipes of a paper task: "paper" and "ours" (a placeholder for the tuned one: until the
     lead measures a better one it is the paper's; edit it in the task's module)."""

@@ -9,7 +9,7 @@ from bscl.data.readers import (
     parse_text,
     read_table,
 )
-from bscl.data.spec import PaperSettings, TaskSpec, paper_recipes
+from bscl.data.spec import PaperSettings, TaskSpec, merge_recipes, paper_recipes
 from bscl.data.task import Task, group_split, pairs_dataset
 from bscl.data.tasks.common import DEV_FRACTION, positives_ranking
 
@@ -78,7 +78,7 @@ def load_pfcc(root: Path, seed: int = 0, *, train_size: int = 800) -> Task:
 #: ranking peers shared by PFCC-S, CQA-A and CQA-B (issue 12)
 RANKING_PEERS = ("st-mnrl", "st-cached-mnrl", "st-gist", "st-mnrl-hard")
 PAPER = PaperSettings(best_loss="bsc", tau=1.2, normalization="coordinate", mu=0.9, margin=0.6)
-WISE = {**PAPER.recipe(), "train": {**PAPER.recipe()["train"], "interpolate": 0.5}}
+WISE = merge_recipes(PAPER.recipe(), {"train": {"interpolate": 0.5}})
 SPEC = TaskSpec(
     name="pfcc",
     loader=load_pfcc,
