@@ -11,6 +11,7 @@ import pytest
 
 from bscl.cli import main
 from bscl.compare import recipes_of
+from bscl.data import get_spec
 from bscl.models import load_model
 from bscl.run import prepare_task, run_training
 from bscl.training import peers
@@ -109,6 +110,17 @@ def test_compare_recipes_of_a_task():
         "loss": {"name": "st-cached-mnrl"},
         "train": {"batch_size": 128},
     }
+    # WiSE-FT on the sentence-transformers side too, at the alpha of the task's own "wise" recipe
+    wise = get_spec("pfcc").recipe("wise")["train"]["interpolate"]
+    assert recipes_of("pfcc", every_peer=True)["st-cached-mnrl-wise"] == {
+        "loss": {"name": "st-cached-mnrl"},
+        "train": {"batch_size": 128, "interpolate": wise},
+    }
+    assert {
+        r for r in recipes_of("pfcc", every_peer=True) if r.startswith("st-") and r.endswith("-wise")
+    } == {f"{peer}-wise" for peer in get_spec("pfcc").peers}
+    assert not [r for r in recipes_of("stsb", every_peer=True) if r.endswith("-wise")]  # no wise recipe
+    assert not [r for r in recipes_of("pfcc") if r.startswith("st-") and r.endswith("-wise")]  # named only
 
 
 def test_compare_runs_cells_once_writes_records_and_the_table(tmp_path, capsys):

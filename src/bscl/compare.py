@@ -46,7 +46,26 @@ def recipes_of(task: str, every_peer: bool = False) -> dict[str, Recipe]:
             out[f"bscl-{name}"] = preset
     peers = list(PEER_LOSSES) if every_peer else spec.peers
     out.update({peer: PEER_LOSSES[peer].recipe(peer) for peer in peers})
+    if every_peer:
+        out.update(wise_peers(task))
     return out
+
+
+WISE = "-wise"  #: suffix of a sentence-transformers recipe with the task's WiSE-FT averaging
+
+
+def wise_peers(task: str) -> dict[str, Recipe]:
+    """``st-X-wise`` for each of the task's peers where its spec has a ``wise`` recipe: the peer
+    recipe with the same ``--train.interpolate`` (WiSE-FT is a trainer option, not a loss, so the
+    sentence-transformers side gets it too when bscl's side does; run when named in ``--recipes``)."""
+    spec = get_spec(task)
+    alpha = spec.recipes.get("wise", {}).get("train", {}).get("interpolate")
+    if alpha is None:
+        return {}
+    return {
+        f"{peer}{WISE}": merge_recipes(PEER_LOSSES[peer].recipe(peer), {"train": {"interpolate": alpha}})
+        for peer in spec.peers
+    }
 
 
 def cell_config(task: str, recipe: str, seed: int, ns: argparse.Namespace) -> RunConfig:
