@@ -14,3 +14,14 @@ mkdir -p runs/logs
 for task in stsb mrpc cqa-b pfcc cqa-a; do
   $B compare $task $O > runs/logs/compare-$task.log 2>&1
 done
+
+# WiSE-FT on the sentence-transformers side of PFCC-S (st-X-wise: the peer recipe with the alpha of
+# PFCC-S's own "wise" recipe; same 1-epoch setting, same records folder)
+for r in st-mnrl-hard-wise st-gist-wise st-cached-mnrl-wise st-mnrl-wise; do
+  $B compare pfcc --recipes $r $O >> runs/logs/compare-pfcc.log 2>&1
+done
+
+# CQA-B at the paper's epochs (5; the paper: 5-7, best epoch on dev): another setting, so another
+# records folder; its tables fill the results-epochs5 sections of RESULTS.md
+E="--seeds 3 --epochs 5 --model minilm --output-dir runs/compare-epochs5 --results-dir benchmarks/results-epochs5"
+$B compare cqa-b --recipes zero-shot,bscl-paper,st-mnrl,st-mnrl-hard $E > runs/logs/compare-cqa-b-epochs5.log 2>&1
