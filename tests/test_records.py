@@ -98,6 +98,8 @@ def test_records_of_another_setting_fill_sections_of_their_own(tmp_path):
     assert R.table_kind(tmp_path / "results") == "results"
     with pytest.raises(ValueError, match="folder name"):
         R.table_kind(tmp_path / "bad name")
+    with pytest.raises(ValueError, match="paper-grid"):
+        R.table_kind(tmp_path / "results" / "grid")
 
 
 def finished_run(folder, test=0.8):

@@ -381,6 +381,10 @@ def table_kind(results_dir: PathLike) -> str:
     name = Path(results_dir).name
     if not NAME.match(name):
         raise ValueError(f"--results-dir {results_dir}: its folder name {name!r} must match {NAME.pattern}")
+    if name == "grid":  # the paper-grid sections of ``bscl reproduce`` (bscl.reproduce.regenerate)
+        raise ValueError(
+            f"--results-dir {results_dir}: 'grid' names the paper-grid tables; use another folder name"
+        )
     return name
 
 
