@@ -417,7 +417,11 @@ def regenerate(task: str, results_dir: Path, results_file: Path) -> None:
         return
     text = results_file.read_text(encoding="utf-8") if results_file.is_file() else "# Benchmark results\n"
     new = records.fill(
-        text, {task: grid_section(task, results_dir)}, kind="grid", heading=GRID_HEADING, only=[task]
+        text,
+        {task: grid_section(task, results_dir)},
+        kind=records.GRID_KIND,
+        heading=GRID_HEADING,
+        only=[task],
     )
     if new != text:
         atomic_write_text(results_file, new)

@@ -51,6 +51,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 #: head-to-head tables of ``bscl results``; "grid", the paper-grid tables of ``bscl reproduce``)
 BEGIN = "<!-- {kind}:begin {task} -->"
 END = "<!-- {kind}:end -->"
+GRID_KIND = "grid"  #: the marker kind of the paper-grid tables (``bscl.reproduce.regenerate``)
 
 
 def _markers(kind: str) -> re.Pattern[str]:
@@ -381,7 +382,7 @@ def table_kind(results_dir: PathLike) -> str:
     name = Path(results_dir).name
     if not NAME.match(name):
         raise ValueError(f"--results-dir {results_dir}: its folder name {name!r} must match {NAME.pattern}")
-    if name == "grid":  # the paper-grid sections of ``bscl reproduce`` (bscl.reproduce.regenerate)
+    if name == GRID_KIND:
         raise ValueError(
             f"--results-dir {results_dir}: 'grid' names the paper-grid tables; use another folder name"
         )
