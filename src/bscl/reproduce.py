@@ -30,6 +30,7 @@ from typing import Any
 from bscl.data import TASK_SPECS, get_spec
 from bscl.losses.modules import loss_options
 from bscl.reporting import records
+from bscl.reporting import runfolder as RF
 from bscl.reporting.atomic import atomic_write_text
 from bscl.reporting.report import format_table
 from bscl.reporting.runfolder import config_diff, write_json
@@ -273,6 +274,7 @@ def recorded(task: str, results_dir: Path) -> dict[str, dict[str, Any]]:
             raise ValueError(f"{path}: recipe {rec.get('recipe')!r} is no cell of the {task} grid")
         out[name] = _as_result(rec)
         out[name]["config"] = rec.get("config")
+        out[name]["split"] = RF.stored_split(rec)
     return out
 
 
@@ -296,6 +298,15 @@ def grid_section(task: str, results_dir: Path) -> str:
         f"training subset {values('data', 'train_subset', trained)}",
     ]
     recorded_cells = [c for c in cells if c.name in results]
+    splits = sorted({results[c.name]["split"] for c in recorded_cells})
+    current = RF.split_of(task)
+    if splits and splits != [current]:
+        # records of an earlier split of the data stay readable (history) but are not the current
+        # split's results: `bscl reproduce TASK` refuses them and would train the cells again
+        shared.append(
+            f"data split {'/'.join(map(str, splits))} (the loader now makes split {current}; "
+            "these cells are not re-run on it yet)"
+        )
     return (
         f"{text}\n\n{len(recorded_cells)} of {len(cells)} cells recorded "
         f"(records: {results_dir / task}/); trained cells: {', '.join(shared)}."

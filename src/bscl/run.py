@@ -463,6 +463,7 @@ def run_zero_shot(cfg: RunConfig) -> dict[str, Any]:
     metrics = {
         "config": cfg.to_dict(),
         "task": task.name,
+        "data": {"split": RF.split_of(task.name)},
         "primary": task.metric,
         "seeds": {str(cfg.train.seed): {"train_seconds": 0.0, **after}},
         "best_seed": cfg.train.seed,
@@ -478,7 +479,7 @@ def _prepare_folder(cfg: RunConfig, task: Task, out: Path) -> dict[str, Any]:
     """Compare the folder's previous run with this one (or delete it with ``--train.overwrite``);
     returns the metrics to continue from."""
     main = is_main_process()
-    data = {"files": RF.fingerprint(task.files)}
+    data = {"files": RF.fingerprint(task.files), "split": RF.split_of(task.name)}
     if cfg.train.overwrite:
         if main:
             RF.clear(out)
@@ -494,6 +495,8 @@ def _prepare_folder(cfg: RunConfig, task: Task, out: Path) -> dict[str, Any]:
                     "--train.output_dir, or pass --train.overwrite true to delete the previous run"
                 )
         RF.check_fingerprint(out, (metrics.get("data") or {}).get("files"), data["files"])
+        if metrics.get("data") is not None:
+            RF.check_split(out, task.name, RF.stored_split(metrics["data"]), data["split"])
         if main:
             RF.recover_model(out)
     if main:

@@ -111,6 +111,9 @@ class TaskSpec:
       tunes (a copy of "paper" until measured better).
     - ``peers``: the sentence-transformers recipes ``bscl compare`` runs against (loss names of
       :data:`bscl.training.peers.PEER_LOSSES`).
+    - ``split_version``: which split of the files the loader makes (1 unless a later loader split
+      them otherwise); run folders and result records store it, and a record of another version is
+      not a result of the current split (:func:`bscl.reporting.records.check_split`).
     """
 
     name: str
@@ -129,6 +132,7 @@ class TaskSpec:
     recipes: Mapping[str, Recipe] = field(default_factory=dict)
     default_recipe: str | None = None
     peers: tuple[str, ...] = ()
+    split_version: int = 1
 
     def __post_init__(self) -> None:
         if self.metric not in self.metrics:

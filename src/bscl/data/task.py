@@ -226,6 +226,29 @@ def group_split(groups: Sequence[Any], dev_fraction: float, seed: int) -> tuple[
     return np.flatnonzero(~dev_mask), np.flatnonzero(dev_mask)
 
 
+def linked_groups(*columns: Sequence[Any]) -> list[int]:
+    """One group id per row such that rows sharing a value in any column are in one group (the
+    connected components of the graph whose nodes are the columns' values and whose edges are the
+    rows; scipy's ``connected_components``). For :func:`group_split`: PFCC-S's pairs grouped so that
+    neither a tweet nor a verified claim of dev occurs in train."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(columns[0]) if columns else 0
+    if any(len(c) != n for c in columns):
+        raise ValueError("linked_groups: columns of different lengths")
+    ids: dict[tuple[int, Any], int] = {}
+    for j, col in enumerate(columns):
+        for v in col:
+            ids.setdefault((j, v), len(ids))
+    rows = np.repeat(np.arange(n), len(columns))  # (n * columns,) edges row -> value node
+    cols = np.array([n + ids[(j, col[i])] for i in range(n) for j, col in enumerate(columns)], dtype=np.int64)
+    size = n + len(ids)
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(size, size))
+    _, labels = connected_components(graph, directed=False)
+    return labels[:n].tolist()
+
+
 #: fewest dev rows a split-off dev set may have (a correlation or an F1 threshold needs two)
 MIN_DEV_ROWS = 2
 

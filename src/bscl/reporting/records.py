@@ -34,6 +34,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bscl.reporting import runfolder as RF
 from bscl.reporting.atomic import atomic_write_text
 from bscl.reporting.report import format_table, load_metrics
 
@@ -139,6 +140,8 @@ def make_record(run_dir: PathLike, recipe: str, side: str | None = None) -> dict
         "seed": seed,
         "side": side if side is not None else side_of(config),
         "primary": metrics.get("primary"),
+        # the version of the task's split its dev and test numbers are of (TaskSpec.split_version)
+        "split": RF.stored_split(metrics.get("data")),
         "dev": metrics["after"]["dev"],
         "test": metrics["after"]["test"],
         "train_seconds": seed_result.get("train_seconds"),
@@ -160,6 +163,7 @@ def write_record(record: Mapping[str, Any], results_dir: PathLike = RESULTS_DIR,
     """Write ``record`` atomically to its path; an existing record of the same result is kept as is,
     a different one is an error unless ``force``."""
     path = record_path(results_dir, record["task"], record["recipe"], record["seed"])
+    check_split(record, path)
     if path.is_file():
         old = _read_json(path)
         differ = [k for k in RESULT_FIELDS if old.get(k) != record.get(k)]
@@ -175,14 +179,28 @@ def write_record(record: Mapping[str, Any], results_dir: PathLike = RESULTS_DIR,
     return path
 
 
+def check_split(record: Mapping[str, Any], path: PathLike) -> None:
+    """A ValueError when ``record`` (at ``path``) is of another split of its task's files than the
+    loader makes now (:attr:`bscl.data.spec.TaskSpec.split_version`): its dev and test numbers are
+    not the current split's, so it is neither written as one nor taken as one."""
+    stored, current = RF.stored_split(record), RF.split_of(record.get("task"))
+    if stored != current:
+        raise ValueError(
+            f"{path}: a record of split {stored} of {record.get('task')}'s data; the loader now makes "
+            f"split {current}: keep it in another --results-dir (history) and run the cell again"
+        )
+
+
 def matching_record(
     paths: Iterable[Path], differ: Callable[[dict[str, Any] | None], str | None], hint: str
 ) -> tuple[Path, dict[str, Any]] | None:
     """The record among ``paths`` whose config is the wanted one (``differ(config)`` is None; else it
-    names the differences), or None when there is no record; a record of other options is an error
-    (``hint``: what to do instead), raised before anything trains: its result could not be written."""
+    names the differences), or None when there is no record; a record of other options or of another
+    split of the task's data (:func:`check_split`) is an error (``hint``: what to do instead), raised
+    before anything trains: its result could not be written."""
     for path in paths:
         record = _read_json(Path(path))
+        check_split(record, path)
         diff = differ(record.get("config"))
         if diff is not None:
             raise ValueError(f"{path} is the record of other options ({diff}); {hint}")
@@ -337,6 +355,13 @@ def tables(records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     by_task: dict[str, list[Mapping[str, Any]]] = {}
     for r in records:
         by_task.setdefault(r["task"], []).append(r)
+    for task, recs in by_task.items():
+        splits = sorted({RF.stored_split(r) for r in recs})
+        if len(splits) > 1:  # numbers of two dev / test splits in one table would not compare
+            raise ValueError(
+                f"records of {task} are of splits {splits} of its data; keep each split's records in "
+                "their own results folder"
+            )
     return {task: table(task, recs, primary_of(task, recs)) for task, recs in by_task.items()}
 
 

@@ -396,6 +396,31 @@ def check_fingerprint(folder: PathLike, stored: Mapping[str, str] | None, curren
         )
 
 
+def split_of(task: str | None) -> int:
+    """The version of ``task``'s split of its files (:attr:`bscl.data.spec.TaskSpec.split_version`);
+    1 for a task without a spec (the user's own files)."""
+    from bscl.data import TASK_SPECS
+
+    spec = TASK_SPECS.get(str(task))
+    return spec.split_version if spec is not None else 1
+
+
+def stored_split(data: Mapping[str, Any] | None) -> int:
+    """The split version a run folder's ``metrics.json`` ``data`` section (or a record) stores; 1 for
+    one written before split versions existed."""
+    return int((data or {}).get("split", 1))
+
+
+def check_split(folder: PathLike, task: str | None, stored: int, current: int) -> None:
+    """Refuse to continue (or count as done) a run made on another split of the task's files."""
+    if stored != current:
+        raise RunFolderError(
+            f"{folder} was trained and evaluated on split {stored} of {task}'s data; the loader now makes "
+            f"split {current} (docs: the task's spec); choose another --train.output_dir, or pass "
+            "--train.overwrite true"
+        )
+
+
 # --------------------------------------------------------------------------------------------------
 # the record
 # --------------------------------------------------------------------------------------------------
