@@ -25,3 +25,10 @@ done
 # records folder; its tables fill the results-epochs5 sections of RESULTS.md
 E="--seeds 3 --epochs 5 --model minilm --output-dir runs/compare-epochs5 --results-dir benchmarks/results-epochs5"
 $B compare cqa-b --recipes zero-shot,bscl-paper,st-mnrl,st-mnrl-hard $E > runs/logs/compare-cqa-b-epochs5.log 2>&1
+
+# PFCC-S on split 2 (dev keeps a verified claim's pairs together; the split-1 records are history in
+# benchmarks/results-split1): seed 0 of bscl's four candidates and of the two sentence-transformers
+# recipes that led split 1, then 3 seeds of the bscl recipe best on dev at seed 0 and of those two
+$B compare pfcc --recipes zero-shot,bscl-paper,bscl-wise,bscl-hard-negatives,bscl-hard-negatives-wise,st-mnrl-hard,st-mnrl-hard-wise \
+  --seeds 1 --epochs 1 --model minilm >> runs/logs/compare-pfcc-split2.log 2>&1
+$B compare pfcc --recipes bscl-paper,st-mnrl-hard-wise,st-mnrl-hard $O >> runs/logs/compare-pfcc-split2.log 2>&1

@@ -11,6 +11,7 @@ from datasets import Dataset
 
 from bscl.data import TASKS, PairSplit, RankingSplit, Task, group_split, load_task
 from bscl.data.negatives import ranked_positions, sample_ranked_negatives
+from bscl.data.task import linked_groups
 
 ROOT = Path(__file__).parent / "fixtures" / "data_root"
 OPTIONS: dict[str, dict[str, object]] = {"pfcc": {"train_size": 10}}
@@ -90,6 +91,30 @@ def test_pfcc_split_keeps_pairs_of_one_claim_together() -> None:
     for seed in range(8):
         task = load_task("pfcc", ROOT, seed=seed, train_size=10)
         assert not set(list(task.train["anchor"])) & set(task.dev.queries)
+
+
+def test_pfcc_split_2_keeps_pairs_of_one_verified_claim_together() -> None:
+    # fixture rows 3-5: claim 3 -> fact 3 and fact 4, claim 4 -> fact 4: linked by tweet and by fact
+    chain = {"Claim 3: a tweet mentioning topic d", "Claim 4: a tweet mentioning topic e"}
+    in_dev = []
+    for seed in range(16):
+        task = load_task("pfcc", ROOT, seed=seed, train_size=10)
+        pool = task.extras["pool"]
+        dev_facts = {pool[j] for rel in task.dev.relevant for j in rel}
+        assert not dev_facts & set(task.train["positive"])  # no dev claim is a training target
+        dev_chain = {q.split(" —")[0] for q in task.dev.queries} & chain
+        assert dev_chain in (set(), chain)  # the three linked rows are never split
+        in_dev.append(bool(dev_chain))
+    assert any(in_dev) and not all(in_dev)  # the chain goes to dev under some seeds, not all
+
+
+def test_linked_groups_by_hand() -> None:
+    assert linked_groups(["a", "b", "c", "d"], [1, 2, 1, 3]) == [0, 1, 0, 2]  # rows 0, 2 share 1
+    # a chain: rows 0-1 share "x", rows 1-2 share 2; a value equal across columns does not link
+    assert linked_groups(["x", "x", "y", 3], [1, 2, 2, "y"]) == [0, 0, 0, 1]
+    assert linked_groups([], []) == []
+    with pytest.raises(ValueError, match="lengths"):
+        linked_groups(["a"], [])
 
 
 def test_cqa_a_file_order_question_text_and_gold() -> None:

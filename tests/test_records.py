@@ -140,3 +140,27 @@ def test_unfinished_run_and_bad_names_are_refused(tmp_path):
         R.make_record(tmp_path / "run", "x")
     with pytest.raises(ValueError, match="recipe name"):
         R.make_record(tmp_path / "run", "../x")
+
+
+def test_records_carry_the_split_of_their_task_and_another_split_is_refused(tmp_path):
+    # a run folder from before split versions: split 1; stsb's loader makes split 1
+    record = R.make_record(finished_run(tmp_path / "run"), "st-cosent")
+    assert record["split"] == 1
+    # PFCC-S's loader makes split 2 (dev grouped by tweet and verified claim)
+    hp1 = {"has_positive@1": 0.8}
+    pfcc = {**rec("bscl-paper", 0, 0.8, task="pfcc"), "primary": "has_positive@1", "test": hp1, "dev": hp1}
+    with pytest.raises(ValueError, match="split 1 of pfcc's data; the loader now makes split 2"):
+        R.write_record(pfcc, tmp_path / "results")  # no split stored: split 1
+    assert not (tmp_path / "results").exists()
+    path = R.write_record({**pfcc, "split": 2}, tmp_path / "results")
+    assert json.loads(path.read_text())["split"] == 2
+    assert R.matching_record([path], lambda config: None, "hint") is not None
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({**pfcc, "split": 1}))
+    with pytest.raises(ValueError, match="old.json: a record of split 1"):
+        R.matching_record([old], lambda config: None, "hint")
+    # one table never mixes the numbers of two splits
+    with pytest.raises(ValueError, match=r"splits \[1, 2\]"):
+        R.tables([{**pfcc, "split": 1}, {**pfcc, "seed": 1, "split": 2}])
+    table = R.tables([{**pfcc, "split": 2}, {**pfcc, "seed": 1, "split": 2}])["pfcc"]
+    assert "| bscl-paper | bscl | 2 | 0.8000 ± 0.0000 (n=2) |" in table

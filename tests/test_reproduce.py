@@ -161,3 +161,21 @@ def test_cells_stored_before_the_hf_section_existed_still_match():
     old["train"] = {k: v for k, v in old["train"].items() if k not in ("device", "keep_checkpoints")}
     assert same_config(old, wanted)
     assert not same_config(old, {**wanted, "hf": {"bf16": True}})
+
+
+def test_grid_records_of_an_earlier_split_are_shown_as_such(tmp_path):
+    from bscl.reproduce import grid_section
+
+    def write(split):
+        path = tmp_path / "pfcc" / "zero-shot" / "seed-0.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        metrics = {"has_positive@1": 0.5, "has_positive@5": 0.6, "has_positive@50": 0.7, "mrr": 0.55}
+        record = {"task": "pfcc", "recipe": "zero-shot", "seed": 0, "dev": metrics, "test": metrics}
+        path.write_text(json.dumps(record if split is None else {**record, "split": split}))
+
+    write(None)  # a record from before split versions: PFCC-S's split 1
+    section = grid_section("pfcc", tmp_path)
+    assert "1 of 11 cells recorded" in section
+    assert "data split 1 (the loader now makes split 2; these cells are not re-run on it yet)" in section
+    write(2)
+    assert "data split" not in grid_section("pfcc", tmp_path)

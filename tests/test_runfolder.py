@@ -238,6 +238,20 @@ def test_resume_after_the_data_changed_is_refused_naming_the_file(tmp_path):
         run_training(cfg())
 
 
+def test_resume_of_a_run_on_another_split_of_the_data_is_refused(tmp_path):
+    # a loader that splits its files otherwise (TaskSpec.split_version) makes other dev / test sets
+    train = write_csv(tmp_path / "train.csv", pairs(24))
+    dev = write_csv(tmp_path / "dev.csv", pairs(30)[24:])
+    cfg = config(tmp_path / "run", data={"task": "generic", "train_file": str(train), "dev_file": str(dev)})
+    assert run_training(cfg)["data"]["split"] == 1
+    path = tmp_path / "run" / "metrics.json"
+    stored = json.loads(path.read_text())
+    path.write_text(json.dumps({**stored, "data": {**stored["data"], "split": 2}}))
+    with pytest.raises(ValueError, match="on split 2 of generic's data; the loader now makes split 1"):
+        run_training(cfg)
+    assert RF.stored_split({"files": {}}) == 1 and RF.split_of("pfcc") == 2 and RF.split_of("mine") == 1
+
+
 def test_config_yaml_is_not_written_when_the_data_fail_to_load(tmp_path):
     # before: config.yaml (and the folder) were written before the data loaded
     bad = tmp_path / "bad.csv"

@@ -227,16 +227,18 @@ def group_split(groups: Sequence[Any], dev_fraction: float, seed: int) -> tuple[
 
 
 def linked_groups(*columns: Sequence[Any]) -> list[int]:
-    """One group id per row such that rows sharing a value in any column are in one group (the
+    """One group id per row such that rows with the same value in one column are in one group (the
     connected components of the graph whose nodes are the columns' values and whose edges are the
     rows; scipy's ``connected_components``). For :func:`group_split`: PFCC-S's pairs grouped so that
-    neither a tweet nor a verified claim of dev occurs in train."""
+    neither a tweet nor a verified claim of dev occurs in train. Ids are numbered in order of first row."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     n = len(columns[0]) if columns else 0
     if any(len(c) != n for c in columns):
         raise ValueError("linked_groups: columns of different lengths")
+    if n == 0:
+        return []
     ids: dict[tuple[int, Any], int] = {}
     for j, col in enumerate(columns):
         for v in col:
@@ -246,7 +248,8 @@ def linked_groups(*columns: Sequence[Any]) -> list[int]:
     size = n + len(ids)
     graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(size, size))
     _, labels = connected_components(graph, directed=False)
-    return labels[:n].tolist()
+    first: dict[int, int] = {}  # numbered by first row, so the ids do not depend on scipy's order
+    return [first.setdefault(int(c), len(first)) for c in labels[:n]]
 
 
 #: fewest dev rows a split-off dev set may have (a correlation or an F1 threshold needs two)
