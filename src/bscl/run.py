@@ -496,7 +496,7 @@ def _prepare_folder(cfg: RunConfig, task: Task, out: Path) -> dict[str, Any]:
                 )
         RF.check_fingerprint(out, (metrics.get("data") or {}).get("files"), data["files"])
         if metrics.get("data") is not None:
-            RF.check_split(out, task.name, RF.stored_split(metrics["data"]), data["split"])
+            RF.check_run_split(out, task.name, RF.stored_split(metrics["data"]), data["split"])
         if main:
             RF.recover_model(out)
     if main:

@@ -113,7 +113,7 @@ class TaskSpec:
       :data:`bscl.training.peers.PEER_LOSSES`).
     - ``split_version``: which split of the files the loader makes (1 unless a later loader split
       them otherwise); run folders and result records store it, and a record of another version is
-      not a result of the current split (:func:`bscl.reporting.records.check_split`).
+      not a result of the current split (:func:`bscl.reporting.records.check_record_split`).
     """
 
     name: str

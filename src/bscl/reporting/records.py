@@ -163,7 +163,7 @@ def write_record(record: Mapping[str, Any], results_dir: PathLike = RESULTS_DIR,
     """Write ``record`` atomically to its path; an existing record of the same result is kept as is,
     a different one is an error unless ``force``."""
     path = record_path(results_dir, record["task"], record["recipe"], record["seed"])
-    check_split(record, path)
+    check_record_split(record, path)
     if path.is_file():
         old = _read_json(path)
         differ = [k for k in RESULT_FIELDS if old.get(k) != record.get(k)]
@@ -179,7 +179,7 @@ def write_record(record: Mapping[str, Any], results_dir: PathLike = RESULTS_DIR,
     return path
 
 
-def check_split(record: Mapping[str, Any], path: PathLike) -> None:
+def check_record_split(record: Mapping[str, Any], path: PathLike) -> None:
     """A ValueError when ``record`` (at ``path``) is of another split of its task's files than the
     loader makes now (:attr:`bscl.data.spec.TaskSpec.split_version`): its dev and test numbers are
     not the current split's, so it is neither written as one nor taken as one."""
@@ -196,11 +196,11 @@ def matching_record(
 ) -> tuple[Path, dict[str, Any]] | None:
     """The record among ``paths`` whose config is the wanted one (``differ(config)`` is None; else it
     names the differences), or None when there is no record; a record of other options or of another
-    split of the task's data (:func:`check_split`) is an error (``hint``: what to do instead), raised
+    split of the task's data (:func:`check_record_split`) is an error (``hint``: what to do instead), raised
     before anything trains: its result could not be written."""
     for path in paths:
         record = _read_json(Path(path))
-        check_split(record, path)
+        check_record_split(record, path)
         diff = differ(record.get("config"))
         if diff is not None:
             raise ValueError(f"{path} is the record of other options ({diff}); {hint}")

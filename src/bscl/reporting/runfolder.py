@@ -411,7 +411,7 @@ def stored_split(data: Mapping[str, Any] | None) -> int:
     return int((data or {}).get("split", 1))
 
 
-def check_split(folder: PathLike, task: str | None, stored: int, current: int) -> None:
+def check_run_split(folder: PathLike, task: str | None, stored: int, current: int) -> None:
     """Refuse to continue (or count as done) a run made on another split of the task's files."""
     if stored != current:
         raise RunFolderError(
