@@ -32,3 +32,9 @@ $B compare cqa-b --recipes zero-shot,bscl-paper,st-mnrl,st-mnrl-hard $E > runs/l
 $B compare pfcc --recipes zero-shot,bscl-paper,bscl-wise,bscl-hard-negatives,bscl-hard-negatives-wise,st-mnrl-hard,st-mnrl-hard-wise \
   --seeds 1 --epochs 1 --model minilm >> runs/logs/compare-pfcc-split2.log 2>&1
 $B compare pfcc --recipes bscl-paper,st-mnrl-hard-wise,st-mnrl-hard $O >> runs/logs/compare-pfcc-split2.log 2>&1
+
+# PFCC-S split 2, the rest of the recipes (seventh session): the other sentence-transformers recipes
+# and their WiSE-FT variants, and seeds 1-2 of bscl's other three candidates
+$B compare pfcc --recipes st-mnrl,st-gist,st-cached-mnrl,bscl-wise $O >> runs/logs/compare-pfcc-split2.log 2>&1
+$B compare pfcc --recipes bscl-hard-negatives,bscl-hard-negatives-wise $O >> runs/logs/compare-pfcc-split2.log 2>&1
+$B compare pfcc --recipes st-mnrl-wise,st-gist-wise,st-cached-mnrl-wise $O >> runs/logs/compare-pfcc-split2.log 2>&1
