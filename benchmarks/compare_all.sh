@@ -38,3 +38,9 @@ $B compare pfcc --recipes bscl-paper,st-mnrl-hard-wise,st-mnrl-hard $O >> runs/l
 $B compare pfcc --recipes st-mnrl,st-gist,st-cached-mnrl,bscl-wise $O >> runs/logs/compare-pfcc-split2.log 2>&1
 $B compare pfcc --recipes bscl-hard-negatives,bscl-hard-negatives-wise $O >> runs/logs/compare-pfcc-split2.log 2>&1
 $B compare pfcc --recipes st-mnrl-wise,st-gist-wise,st-cached-mnrl-wise $O >> runs/logs/compare-pfcc-split2.log 2>&1
+
+# MRPC with mpnet (eighth session; the goal's "mpnet allowed for the best-number row, one seed"): the
+# best MiniLM recipes of each side at 2 epochs (the pre-fix mpnet cell's setting), seed 0; another
+# setting, so another records folder (RESULTS.md, results-mpnet sections)
+$B compare mrpc --recipes zero-shot,bscl-pearson-combo,st-online-contrastive --model mpnet --epochs 2 --seeds 1 \
+  --output-dir runs/compare-mpnet --results-dir benchmarks/results-mpnet > runs/logs/compare-mrpc-mpnet.log 2>&1
