@@ -252,6 +252,25 @@ def test_resume_of_a_run_on_another_split_of_the_data_is_refused(tmp_path):
     assert RF.stored_split({"files": {}}) == 1 and RF.split_of("pfcc") == 2 and RF.split_of("mine") == 1
 
 
+def test_resume_of_a_run_from_before_data_fingerprints_counts_as_split_1(tmp_path, monkeypatch):
+    # before: a metrics.json without a data section (written before fingerprints and split versions,
+    # so on split 1) was resumed, unchecked, by a loader that now makes split 2
+    train = write_csv(tmp_path / "train.csv", pairs(24))
+    dev = write_csv(tmp_path / "dev.csv", pairs(30)[24:])
+
+    def cfg(out):
+        return config(out, data={"task": "generic", "train_file": str(train), "dev_file": str(dev)})
+
+    run_training(cfg(tmp_path / "run"))
+    path = tmp_path / "run" / "metrics.json"
+    stored = json.loads(path.read_text())
+    path.write_text(json.dumps({k: v for k, v in stored.items() if k != "data"}))
+    monkeypatch.setattr(RF, "split_of", lambda task: 2)
+    with pytest.raises(ValueError, match="on split 1 of generic's data; the loader now makes split 2"):
+        run_training(cfg(tmp_path / "run"))
+    assert run_training(cfg(tmp_path / "new"))["data"]["split"] == 2  # a new folder starts on split 2
+
+
 def test_config_yaml_is_not_written_when_the_data_fail_to_load(tmp_path):
     # before: config.yaml (and the folder) were written before the data loaded
     bad = tmp_path / "bad.csv"

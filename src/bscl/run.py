@@ -495,8 +495,8 @@ def _prepare_folder(cfg: RunConfig, task: Task, out: Path) -> dict[str, Any]:
                     "--train.output_dir, or pass --train.overwrite true to delete the previous run"
                 )
         RF.check_fingerprint(out, (metrics.get("data") or {}).get("files"), data["files"])
-        if metrics.get("data") is not None:
-            RF.check_run_split(out, task.name, RF.stored_split(metrics["data"]), data["split"])
+        if metrics:  # a metrics.json without a data section predates fingerprints: split 1
+            RF.check_run_split(out, task.name, RF.stored_split(metrics.get("data")), data["split"])
         if main:
             RF.recover_model(out)
     if main:
