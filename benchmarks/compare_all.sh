@@ -44,3 +44,8 @@ $B compare pfcc --recipes st-mnrl-wise,st-gist-wise,st-cached-mnrl-wise $O >> ru
 # setting, so another records folder (RESULTS.md, results-mpnet sections)
 $B compare mrpc --recipes zero-shot,bscl-pearson-combo,st-online-contrastive --model mpnet --epochs 2 --seeds 1 \
   --output-dir runs/compare-mpnet --results-dir benchmarks/results-mpnet > runs/logs/compare-mrpc-mpnet.log 2>&1
+
+# MRPC with mpnet, 4 epochs (tenth session): is 2 epochs too short? The same Pearson + BSC recipe, best
+# epoch on dev (the paper: 5-7 epochs); another setting, so another records folder (results-mpnet-4ep)
+$B compare mrpc --recipes bscl-pearson-combo --model mpnet --epochs 4 --seeds 1 \
+  --output-dir runs/compare-mpnet-4ep --results-dir benchmarks/results-mpnet-4ep > runs/logs/compare-mrpc-mpnet-4ep.log 2>&1
