@@ -49,3 +49,9 @@ $B compare mrpc --recipes zero-shot,bscl-pearson-combo,st-online-contrastive --m
 # epoch on dev (the paper: 5-7 epochs); another setting, so another records folder (results-mpnet-4ep)
 $B compare mrpc --recipes bscl-pearson-combo --model mpnet --epochs 4 --seeds 1 \
   --output-dir runs/compare-mpnet-4ep --results-dir benchmarks/results-mpnet-4ep > runs/logs/compare-mrpc-mpnet-4ep.log 2>&1
+
+# MRPC with mpnet, seeds 1 and 2 of both 2-epoch cells (tenth session; same records folder as seed 0)
+for n in 2 3; do
+  $B compare mrpc --recipes bscl-pearson-combo,st-online-contrastive --model mpnet --epochs 2 --seeds $n \
+    --output-dir runs/compare-mpnet --results-dir benchmarks/results-mpnet >> runs/logs/compare-mrpc-mpnet.log 2>&1
+done
