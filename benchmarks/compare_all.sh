@@ -55,3 +55,8 @@ for n in 2 3; do
   $B compare mrpc --recipes bscl-pearson-combo,st-online-contrastive --model mpnet --epochs 2 --seeds $n \
     --output-dir runs/compare-mpnet --results-dir benchmarks/results-mpnet >> runs/logs/compare-mrpc-mpnet.log 2>&1
 done
+
+# CQA-A with mpnet (eleventh session; the CQA-A goal with the larger model): CQA-A's default recipe and
+# the best MiniLM sentence-transformers recipe, 1 epoch, seed 0; the same records folder as MRPC's mpnet cells
+$B compare cqa-a --recipes zero-shot,bscl-mse,st-mnrl --model mpnet --epochs 1 --seeds 1 \
+  --output-dir runs/compare-mpnet --results-dir benchmarks/results-mpnet > runs/logs/compare-cqaa-mpnet.log 2>&1
