@@ -60,3 +60,8 @@ done
 # the best MiniLM sentence-transformers recipe, 1 epoch, seed 0; the same records folder as MRPC's mpnet cells
 $B compare cqa-a --recipes zero-shot,bscl-mse,st-mnrl --model mpnet --epochs 1 --seeds 1 \
   --output-dir runs/compare-mpnet --results-dir benchmarks/results-mpnet > runs/logs/compare-cqaa-mpnet.log 2>&1
+
+# CQA-A with mpnet, 2 epochs (twelfth session): the same two recipes as the 1-epoch mpnet cells, 2
+# epochs, seed 0, the best epoch chosen on dev; another setting, so another records folder
+$B compare cqa-a --recipes bscl-mse,st-mnrl --model mpnet --epochs 2 --seeds 1 \
+  --output-dir runs/compare-mpnet-2ep --results-dir benchmarks/results-mpnet-2ep > runs/logs/compare-cqaa-mpnet-2ep.log 2>&1
