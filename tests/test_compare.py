@@ -89,6 +89,19 @@ def test_peer_recipe_trains_through_bscl_train(name, tmp_path):
     assert metrics["primary"] in metrics["after"]["test"]
 
 
+@pytest.mark.parametrize("task_name", ["cqa-a", "cqa-b"])
+def test_cqa_cosine_peer_trains_on_the_labeled_negatives_too(task_name, tmp_path):
+    # CQA-A's best bscl recipe is MSE on the cosine: its sentence-transformers twin must be compared on
+    # the same pairs and 0/1 labels, negatives included
+    assert "st-cosine" in get_spec(task_name).peers and "st-cosine" in recipes_of(task_name)
+    cfg = config(tmp_path, task_name, "st-cosine")
+    task = prepare_task(cfg, FIXTURES)
+    setup = peer_loss_from_config(cfg, task, load_model("tiny", max_seq_length=32), task.train)
+    assert type(setup.loss).__name__ == "CosineSimilarityLoss"
+    assert setup.train["label"] == task.train["label"] and setup.train["anchor"] == task.train["anchor"]
+    assert {0.0, 1.0} == set(setup.train["label"])
+
+
 def test_peer_with_a_bscl_sampler_is_refused():
     cfg = config(Path("unused"), "stsb", "st-cosent")
     cfg.batching.strategy = "example"

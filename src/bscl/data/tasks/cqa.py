@@ -20,6 +20,12 @@ from bscl.data.tasks.pfcc import RANKING_PEERS
 CQA_A_LABELS = {"Good": 1.0, "PotentiallyUseful": 0.0, "Bad": 0.0}
 CQA_B_LABELS = {"PerfectMatch": 1.0, "Relevant": 1.0, "Irrelevant": 0.0}
 
+#: CQA's sentence-transformers recipes: the ranking peers, plus CosineSimilarityLoss, because CQA's
+#: training pairs carry labeled negatives (PFCC-S's do not) and CQA-A's best bscl recipe, MSE on the
+#: cosine, is the same loss: without this peer, the head-to-head would credit bscl with what
+#: sentence-transformers already does
+CQA_PEERS = (*RANKING_PEERS, "st-cosine")
+
 
 def _xml_text(el: Any, child: str) -> str:
     found = el.find(child)
@@ -278,7 +284,7 @@ SPEC_A = TaskSpec(
         "ours": PAPER_A.recipe("mse"),
     },
     default_recipe="ours",
-    peers=RANKING_PEERS,
+    peers=CQA_PEERS,
 )
 PAPER_B = PaperSettings(
     best_loss="combo", tau=0.07, mu=0.9, group_size=5, learning_rate=3e-5, adam_bias_correction=True
@@ -307,5 +313,5 @@ SPEC_B = TaskSpec(
         "wise": merge_recipes(PAPER_B.recipe(), {"train": {"interpolate": 0.5}}),
     },
     default_recipe="paper",
-    peers=RANKING_PEERS,
+    peers=CQA_PEERS,
 )
