@@ -65,3 +65,8 @@ $B compare cqa-a --recipes zero-shot,bscl-mse,st-mnrl --model mpnet --epochs 1 -
 # epochs, seed 0, the best epoch chosen on dev; another setting, so another records folder
 $B compare cqa-a --recipes bscl-mse,st-mnrl --model mpnet --epochs 2 --seeds 1 \
   --output-dir runs/compare-mpnet-2ep --results-dir benchmarks/results-mpnet-2ep > runs/logs/compare-cqaa-mpnet-2ep.log 2>&1
+
+# st-cosine (sentence-transformers' CosineSimilarityLoss, all labeled pairs) on CQA-A and CQA-B
+# (twelfth session): CQA-A's best bscl recipe is MSE on the cosine, the same loss, so it is a peer there
+$B compare cqa-a --recipes st-cosine --seeds 3 --epochs 1 > runs/logs/compare-cqaa-st-cosine.log 2>&1
+$B compare cqa-b --recipes st-cosine --seeds 3 --epochs 1 > runs/logs/compare-cqab-st-cosine.log 2>&1
