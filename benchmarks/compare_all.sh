@@ -70,3 +70,8 @@ $B compare cqa-a --recipes bscl-mse,st-mnrl --model mpnet --epochs 2 --seeds 1 \
 # (twelfth session): CQA-A's best bscl recipe is MSE on the cosine, the same loss, so it is a peer there
 $B compare cqa-a --recipes st-cosine --seeds 3 --epochs 1 > runs/logs/compare-cqaa-st-cosine.log 2>&1
 $B compare cqa-b --recipes st-cosine --seeds 3 --epochs 1 > runs/logs/compare-cqab-st-cosine.log 2>&1
+
+# Pearson candidates against st-cosine (thirteenth session), seed 0, chosen on dev: the Pearson + BSC
+# combo (Sec. 7) on CQA-B and CQA-A, and Pearson alone on CQA-A, each with the paper's kNN grouping
+$B compare cqa-b --recipes bscl-pearson-combo --seeds 1 --epochs 1 > runs/logs/s13-cqab-pearson.log 2>&1
+$B compare cqa-a --recipes bscl-pearson-combo,bscl-pearson --seeds 1 --epochs 1 > runs/logs/s13-cqaa-pearson.log 2>&1

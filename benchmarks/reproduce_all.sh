@@ -21,6 +21,9 @@ $B reproduce cqa-a $G --cells zero-shot,bsc-example-shuffle,mse,combo,triplet,bs
 for t in stsb mrpc cqa-b pfcc cqa-a; do
   $B reproduce $t $G > runs/logs/$t-2.log 2>&1
 done
+# PFCC-S's grid again on split 2 of its data (thirteenth session; the split-1 records are history in
+# benchmarks/results-split1/grid/pfcc): the cheap cells first, MSE and triplet (~30 min each) last
+$B reproduce pfcc $G --output-dir runs/grid-full-split2 > runs/logs/s13-pfcc-grid.log 2>&1
 exit 0  # the blocks below made the older sections (pre-fix loss); remove this line to re-run them
 
 # The 1,500-pair grid of issue 6 (pre-fix loss for the BSC rows; RESULTS.md "Paper grid")

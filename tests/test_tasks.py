@@ -64,6 +64,17 @@ def test_recipes_set_only_fields_of_the_loss_they_name():
             assert peer in PEER_LOSSES, (spec.name, peer)
 
 
+def test_pearson_combo_recipes_carry_the_combos_tau_mu_and_normalization():
+    # Sec. 7: eq. 6 with the Pearson term in place of MSE, so it takes the combo's hyperparameters;
+    # Pearson alone has none (and must not inherit the combo's)
+    for task in ("mrpc", "cqa-a", "cqa-b"):
+        p = get_spec(task).paper
+        loss = get_spec(task).recipe("pearson-combo")["loss"]
+        assert loss == {"name": "pearson-combo", "tau": p.tau, "normalization": p.normalization, "mu": p.mu}
+    assert get_spec("cqa-a").recipe("pearson")["loss"] == {"name": "pearson"}
+    assert get_spec("cqa-a").recipe("pearson")["batching"] == {"strategy": "example", "group_size": 8}
+
+
 def test_base_config_switching_the_loss_drops_the_recipes_loss_fields():
     cfg = base_config("pfcc", loss="triplet")
     assert cfg.loss.name == "triplet" and cfg.loss.margin == 0.6

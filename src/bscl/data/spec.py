@@ -30,8 +30,10 @@ Recipe = dict[str, dict[str, Any]]  #: ``{section: {field: value}}`` over RunCon
 PAPER_LOSS_FIELDS: dict[str, tuple[str, ...]] = {
     "bsc": ("tau", "normalization"),
     "combo": ("tau", "normalization", "mu"),
+    "pearson-combo": ("tau", "normalization", "mu"),  # eq. 6 with Pearson for MSE (Sec. 7)
     "triplet": ("margin",),
     "mse": (),
+    "pearson": (),
 }
 
 

@@ -283,6 +283,11 @@ SPEC_A = TaskSpec(
         # (0.6511 vs 0.6455) and on test (0.7306 vs 0.7259); it is the same loss as the st-cosine peer,
         # which is level with it (0.7351 ± 0.0048; RESULTS.md, head-to-head)
         "ours": PAPER_A.recipe("mse"),
+        # candidates against st-cosine (thirteenth session; chosen on dev): the Pearson + BSC combo
+        # (Sec. 7) and Pearson alone, with the paper's kNN grouping by question, so that a batch's
+        # correlation compares comments of one question (what MAP ranks), unlike a pointwise loss
+        "pearson-combo": PAPER_A.recipe("pearson-combo"),
+        "pearson": PAPER_A.recipe("pearson"),
     },
     default_recipe="ours",
     peers=CQA_PEERS,
@@ -312,6 +317,8 @@ SPEC_B = TaskSpec(
         "hard-negatives": merge_recipes(PAPER_B.recipe(), {"data": {"hard_negatives": 3}}),
         # the paper's recipe, then WiSE-FT at alpha 0.5 (bscl.training.wise; as PFCC-S's bscl-wise)
         "wise": merge_recipes(PAPER_B.recipe(), {"train": {"interpolate": 0.5}}),
+        # candidate (thirteenth session): the Pearson + BSC combo of Sec. 7 with the paper's settings
+        "pearson-combo": PAPER_B.recipe("pearson-combo"),
     },
     default_recipe="paper",
     peers=CQA_PEERS,

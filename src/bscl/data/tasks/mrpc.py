@@ -51,10 +51,7 @@ def load_mrpc(root: Path, seed: int = 0) -> Task:
 
 
 PAPER = PaperSettings(best_loss="combo", tau=0.1, mu=0.1, group_size=4)
-PEARSON_COMBO = {
-    **PAPER.recipe(),
-    "loss": {"name": "pearson-combo", "tau": PAPER.tau, "mu": PAPER.mu, "normalization": PAPER.normalization},
-}
+PEARSON_COMBO = PAPER.recipe("pearson-combo")
 SPEC = TaskSpec(
     name="mrpc",
     loader=load_mrpc,
