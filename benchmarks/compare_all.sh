@@ -75,3 +75,9 @@ $B compare cqa-b --recipes st-cosine --seeds 3 --epochs 1 > runs/logs/compare-cq
 # combo (Sec. 7) on CQA-B and CQA-A, and Pearson alone on CQA-A, each with the paper's kNN grouping
 $B compare cqa-b --recipes bscl-pearson-combo --seeds 1 --epochs 1 > runs/logs/s13-cqab-pearson.log 2>&1
 $B compare cqa-a --recipes bscl-pearson-combo,bscl-pearson --seeds 1 --epochs 1 > runs/logs/s13-cqaa-pearson.log 2>&1
+
+# CQA-B at the paper's 5 epochs, the peers the fifth session left out (thirteenth session)
+for r in st-cosine st-cached-mnrl st-gist; do
+  $B compare cqa-b --recipes $r --seeds 3 --epochs 5 \
+    --output-dir runs/compare-epochs5 --results-dir benchmarks/results-epochs5 > runs/logs/s13-cqab-5ep-$r.log 2>&1
+done
