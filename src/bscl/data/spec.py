@@ -24,13 +24,15 @@ from bscl.data.task import Kind, Task
 
 Recipe = dict[str, dict[str, Any]]  #: ``{section: {field: value}}`` over RunConfig's sections
 
+_COMBO_FIELDS = ("tau", "normalization", "mu")
+
 #: which of the paper's hyperparameters belong to which of its methods (Sec. 5.2): tau and the
 #: normalization to the batch-softmax losses, mu to the combo (eq. 6), the margin to the triplet loss.
 #: A recipe sets loss fields only for the loss it names.
 PAPER_LOSS_FIELDS: dict[str, tuple[str, ...]] = {
     "bsc": ("tau", "normalization"),
-    "combo": ("tau", "normalization", "mu"),
-    "pearson-combo": ("tau", "normalization", "mu"),  # eq. 6 with Pearson for MSE (Sec. 7)
+    "combo": _COMBO_FIELDS,
+    "pearson-combo": _COMBO_FIELDS,  # eq. 6 with Pearson in place of MSE (Sec. 7)
     "triplet": ("margin",),
     "mse": (),
     "pearson": (),
