@@ -40,6 +40,12 @@ def test_verdict_ahead_only_beyond_both_standard_deviations():
     level = [rec("bscl-ours", 0, 0.80), rec("bscl-ours", 1, 0.84)]
     # mean 0.76, sd 0: diff -0.05 -> behind
     behind = [rec("bscl-x", 0, 0.76), rec("bscl-x", 1, 0.76)]
+    # a tie with the larger sd is level: 157, 154, 160 of 198 vs the peer's 154 and 154 of 198 (sd 0):
+    # the difference, 3/198, is the recipe's own sd, 3/198
+    tie = [rec("bscl-tie", s, k / 198) for s, k in enumerate((157, 154, 160))]
+    assert verdicts([rec("st-x", s, 154 / 198, side=ST) for s in (0, 1)] + tie)["bscl-tie"].startswith(
+        "level"
+    )
     v = verdicts(peer + worse_peer + ahead + level + behind)
     assert v["st-cosent"] == "best sentence-transformers recipe" and v["st-cosine"] == ""
     assert v["bscl-paper"].startswith("ahead of st-cosent (+0.0200")
@@ -51,6 +57,34 @@ def test_no_verdict_with_one_seed_or_without_peers():
     v = verdicts([rec("st-mnrl", 0, 0.5, side=ST), rec("bscl-paper", 0, 0.9)])
     assert v["bscl-paper"] == "no verdict (n < 2) vs st-mnrl"
     assert verdicts([rec("bscl-paper", 0, 0.9)])["bscl-paper"] == "no sentence-transformers recipe yet"
+
+
+def test_versus_zero_shot_counts_only_a_gap_beyond_the_recipes_own_spread():
+    zero = [rec("zero-shot", 0, 0.70, side=R.ZERO_SHOT)]
+    above = [rec("a", 0, 0.78), rec("a", 1, 0.80), rec("a", 2, 0.82)]  # mean .80, sd .02: +.10 > .02
+    level = [rec("b", 0, 0.69), rec("b", 1, 0.71), rec("b", 2, 0.73)]  # mean .71, sd .02: +.01 < .02
+    below = [rec("c", 0, 0.60, side=ST), rec("c", 1, 0.62, side=ST)]  # mean .61, sd .01414: -.09
+    edge = [rec("d", 0, 0.70), rec("d", 1, 0.72)]  # mean .71, sd .01414: +.01 < .01414 -> level
+    one = [rec("e", 0, 0.95)]
+    rows = {
+        s.recipe: s.vs_zero_shot for s in R.summarize(zero + above + level + below + edge + one, "spearman")
+    }
+    assert rows["a"] == "above (+0.1000, sd 0.0200)"
+    assert rows["b"] == "level (+0.0100, within sd 0.0200)"
+    assert rows["c"] == "below (-0.0900, sd 0.0141)"
+    assert rows["d"] == "level (+0.0100, within sd 0.0141)"
+    assert rows["e"] == "+0.2500 (n < 2)"
+    assert rows["zero-shot"] == ""
+    # a tie is not "more than the spread": 156, 154, 155 of 198 queries against 154 of 198 differ by
+    # 1/198 on average, and their sample sd is 1/198 too
+    tie = [rec("f", s, k / 198) for s, k in enumerate((156, 154, 155))]
+    rows = {
+        s.recipe: s.vs_zero_shot
+        for s in R.summarize([rec("zero-shot", 0, 154 / 198, side=R.ZERO_SHOT)] + tie, "spearman")
+    }
+    assert rows["f"] == "level (+0.0051, within sd 0.0051)"
+    # without a zero-shot record the column stays empty
+    assert {s.vs_zero_shot for s in R.summarize(above + level, "spearman")} == {""}
 
 
 def test_table_and_fill_between_markers():

@@ -29,7 +29,8 @@ from bscl.training.peers import PEER_LOSSES
 Recipe = dict[str, dict[str, Any]]
 
 
-ZERO_SHOT = "zero-shot"  #: the pretrained model, evaluated only (one record: it is deterministic)
+#: the pretrained model, evaluated only (one record: it is deterministic); recipe name and record side
+ZERO_SHOT = records.ZERO_SHOT
 
 
 def recipes_of(task: str, every_peer: bool = False) -> dict[str, Recipe]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import platform
 import re
@@ -44,6 +45,7 @@ RESULTS_DIR = Path("benchmarks/results")
 RESULTS_FILE = Path("benchmarks/RESULTS.md")
 SCHEMA = 1
 ST = "sentence-transformers"
+ZERO_SHOT = "zero-shot"  #: the side of the pretrained model's record (evaluated, not trained)
 #: fields that identify a result: a record that differs in one of them is a different result
 RESULT_FIELDS = ("task", "recipe", "seed", "config", "dev", "test", "train_seconds")
 PACKAGES = ("torch", "transformers", "sentence-transformers", "bscl")
@@ -246,6 +248,7 @@ class Summary:
     dev_std: float | None
     train_minutes: float | None  #: mean over seeds
     verdict: str = ""
+    vs_zero_shot: str = ""
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
@@ -284,7 +287,14 @@ def summarize(records: Iterable[Mapping[str, Any]], metric: str) -> list[Summary
     rows.sort(key=lambda s: -s.test_mean)
     for s in rows:
         s.verdict = verdict(s, rows)
+        s.vs_zero_shot = versus_zero_shot(s, rows)
     return rows
+
+
+def beyond(diff: float, spread: float) -> bool:
+    """``|diff| > spread``, a tie counted as not beyond: metrics that count queries (k / 198) give
+    differences that equal the standard deviation exactly, which floating point may put on either side."""
+    return abs(diff) > spread and not math.isclose(abs(diff), spread, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def verdict(row: Summary, rows: Sequence[Summary]) -> str:
@@ -301,9 +311,25 @@ def verdict(row: Summary, rows: Sequence[Summary]) -> str:
     if row.test_std is None or best.test_std is None:
         return f"no verdict (n < 2) vs {best.recipe}"
     diff = row.test_mean - best.test_mean
-    if abs(diff) > max(row.test_std, best.test_std):
+    if beyond(diff, max(row.test_std, best.test_std)):
         return f"{'ahead of' if diff > 0 else 'behind'} {best.recipe} ({diff:+.4f})"
     return f"level with {best.recipe} ({diff:+.4f}, within the spread)"
+
+
+def versus_zero_shot(row: Summary, rows: Sequence[Summary]) -> str:
+    """A trained recipe against the pretrained model (issue 12's rule for "fine-tuning helps"): "above" /
+    "below" only when its mean differs from the zero-shot score by more than its own sample standard
+    deviation (zero-shot is deterministic: one record, no spread), else "level"; empty without a
+    zero-shot record or for the zero-shot row itself."""
+    zero = [r for r in rows if r.side == ZERO_SHOT]
+    if not zero or row.side == ZERO_SHOT:
+        return ""
+    diff = row.test_mean - zero[0].test_mean
+    if row.test_std is None:
+        return f"{diff:+.4f} (n < 2)"
+    if beyond(diff, row.test_std):
+        return f"{'above' if diff > 0 else 'below'} ({diff:+.4f}, sd {row.test_std:.4f})"
+    return f"level ({diff:+.4f}, within sd {row.test_std:.4f})"
 
 
 def _pm(mean: float | None, std: float | None, n: int) -> str | None:
@@ -322,6 +348,7 @@ def table(task: str, records: Sequence[Mapping[str, Any]], metric: str) -> str:
             "test": _pm(s.test_mean, s.test_std, s.n),
             "dev": _pm(s.dev_mean, s.dev_std, s.n),
             "minutes": None if s.train_minutes is None else f"{s.train_minutes:.1f}",
+            "vs zero-shot": s.vs_zero_shot,
             "verdict": s.verdict,
         }
         for s in summarize(records, metric)
@@ -333,6 +360,7 @@ def table(task: str, records: Sequence[Mapping[str, Any]], metric: str) -> str:
         f"test {metric} (mean ± sd)",
         f"dev {metric}",
         "train min",
+        "vs zero-shot",
         "verdict",
     ]
     return format_table(rows, list(rows[0]) if rows else ["recipe"], headers=headers if rows else None)
