@@ -81,3 +81,18 @@ for r in st-cosine st-cached-mnrl st-gist; do
   $B compare cqa-b --recipes $r --seeds 3 --epochs 5 \
     --output-dir runs/compare-epochs5 --results-dir benchmarks/results-epochs5 > runs/logs/s13-cqab-5ep-$r.log 2>&1
 done
+
+# PFCC-S at the paper's 5 epochs, a seed-0 probe (fourteenth session): both sides fall back, not taken
+# further
+for r in bscl-paper st-mnrl-hard zero-shot; do
+  $B compare pfcc --recipes $r --seeds 1 --epochs 5 \
+    --output-dir runs/compare-epochs5 --results-dir benchmarks/results-epochs5 > runs/logs/s14-pfcc-5ep-$r.log 2>&1
+done
+
+# PFCC-S, every trained recipe to 5 seeds (the paper's count; fourteenth session): seeds 3 and 4, one
+# pass per seed, whatever they give (PFCC-S's test is 198 queries, so seed noise dominates its table)
+R=bscl-paper,bscl-wise,bscl-hard-negatives,bscl-hard-negatives-wise,st-mnrl,st-mnrl-hard,st-gist,st-cached-mnrl
+R=$R,st-mnrl-wise,st-mnrl-hard-wise,st-gist-wise,st-cached-mnrl-wise
+for n in 4 5; do
+  $B compare pfcc --recipes $R --seeds $n --epochs 1 > runs/logs/s14-pfcc-seeds$n.log 2>&1
+done
