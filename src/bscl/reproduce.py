@@ -257,7 +257,9 @@ def run_cell(task: str, cell: Cell, ns: argparse.Namespace, root: Path) -> dict[
         result["wall_seconds"] = time.perf_counter() - start
         result["config"] = wanted
         write_json(done, result)
-    record = records.make_record(folder, slug(cell.name), side=records.ZERO_SHOT if cell.zero_shot else "bscl")
+    record = records.make_record(
+        folder, slug(cell.name), side=records.ZERO_SHOT if cell.zero_shot else "bscl"
+    )
     record.update(cell=cell.name, wall_seconds=result.get("wall_seconds"))
     print(f"record: {records.write_record(record, results_dir)}", flush=True)
     return result
