@@ -96,3 +96,7 @@ R=$R,st-mnrl-wise,st-mnrl-hard-wise,st-gist-wise,st-cached-mnrl-wise
 for n in 4 5; do
   $B compare pfcc --recipes $R --seeds $n --epochs 1 > runs/logs/s14-pfcc-seeds$n.log 2>&1
 done
+
+# CQA-A with mpnet, 1 epoch (fourteenth session): the CosineSimilarityLoss peer beside bscl-mse / st-mnrl
+$B compare cqa-a --recipes st-cosine --model mpnet --epochs 1 --seeds 1 \
+  --output-dir runs/compare-mpnet --results-dir benchmarks/results-mpnet > runs/logs/s14-cqaa-mpnet-st-cosine.log 2>&1
