@@ -64,10 +64,10 @@ def test_versus_zero_shot_counts_only_a_gap_beyond_the_recipes_own_spread():
     above = [rec("a", 0, 0.78), rec("a", 1, 0.80), rec("a", 2, 0.82)]  # mean .80, sd .02: +.10 > .02
     level = [rec("b", 0, 0.69), rec("b", 1, 0.71), rec("b", 2, 0.73)]  # mean .71, sd .02: +.01 < .02
     below = [rec("c", 0, 0.60, side=ST), rec("c", 1, 0.62, side=ST)]  # mean .61, sd .01414: -.09
-    edge = [rec("d", 0, 0.70), rec("d", 1, 0.72)]  # mean .71, sd .01414: +.01 < .01414 -> level
+    narrow = [rec("d", 0, 0.70), rec("d", 1, 0.72)]  # mean .71, sd .01414: +.01 < .01414 -> level
     one = [rec("e", 0, 0.95)]
     rows = {
-        s.recipe: s.vs_zero_shot for s in R.summarize(zero + above + level + below + edge + one, "spearman")
+        s.recipe: s.vs_zero_shot for s in R.summarize(zero + above + level + below + narrow + one, "spearman")
     }
     assert rows["a"] == "above (+0.1000, sd 0.0200)"
     assert rows["b"] == "level (+0.0100, within sd 0.0200)"

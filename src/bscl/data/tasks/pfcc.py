@@ -86,7 +86,8 @@ def load_pfcc(root: Path, seed: int = 0, *, train_size: int = 800) -> Task:
 RANKING_PEERS = ("st-mnrl", "st-cached-mnrl", "st-gist", "st-mnrl-hard")
 PAPER = PaperSettings(best_loss="bsc", tau=1.2, normalization="coordinate", mu=0.9, margin=0.6)
 WISE = merge_recipes(PAPER.recipe(), {"train": {"interpolate": 0.5}})
-HARD_NEGATIVES_WISE = merge_recipes(WISE, {"data": {"hard_negatives": 1}})
+ONE_HARD_NEGATIVE = {"data": {"hard_negatives": 1}}
+HARD_NEGATIVES_WISE = merge_recipes(WISE, ONE_HARD_NEGATIVE)
 SPEC = TaskSpec(
     name="pfcc",
     loader=load_pfcc,
@@ -126,7 +127,7 @@ SPEC = TaskSpec(
         # the paper's recipe plus one hard negative per pair mined from the pool with the pretrained
         # model (--data.hard_negatives 1, extra softmax-denominator columns: the pool's 10,381 claims
         # are what test ranks against), without and with WiSE-FT; candidates, chosen between on dev
-        "hard-negatives": merge_recipes(PAPER.recipe(), {"data": {"hard_negatives": 1}}),
+        "hard-negatives": merge_recipes(PAPER.recipe(), ONE_HARD_NEGATIVE),
         "hard-negatives-wise": HARD_NEGATIVES_WISE,
         # chosen on split 2's dev (whose claims, as test's, are no training targets) over 5 seeds, the
         # paper's count: hard negatives + WiSE-FT 0.6600, hard negatives 0.6550, WiSE-FT 0.6500, the
