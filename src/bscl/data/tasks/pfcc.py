@@ -135,6 +135,21 @@ SPEC = TaskSpec(
         # At seed 0 alone the paper's recipe had the best dev (0.700) and was the default until the
         # fourteenth session; over 5 seeds it has the largest spread on dev and on test.
         "ours": HARD_NEGATIVES_WISE,
+        # candidates for a lower seed spread (fifteenth session): the same batches, hard negative and
+        # WiSE-FT, with the softmax of InfoNCE/MNRL, BSC with L2 normalization at tau 0.05 (MNRL's scale
+        # 20), or Focal-InfoNCE with its paper's margin and tau; the loss section is replaced whole
+        "l2-hard-negatives-wise": {
+            **HARD_NEGATIVES_WISE,
+            "loss": {"name": "bsc", "tau": 0.05, "normalization": "l2"},
+        },
+        "focal-hard-negatives-wise": {**HARD_NEGATIVES_WISE, "loss": {"name": "focal-infonce"}},
+        # the L2 candidate with AdamW's bias correction on (the paper turns it off for PFCC-S): with ~24
+        # steps an epoch, Adam without it steps ~6x further than the learning rate says all epoch
+        # (sqrt(1 - 0.999^24) / (1 - 0.9^24) ~ 0.17), which the peers (bias correction on) do not
+        "l2-hard-negatives-wise-bias-corrected": merge_recipes(
+            {**HARD_NEGATIVES_WISE, "loss": {"name": "bsc", "tau": 0.05, "normalization": "l2"}},
+            {"train": {"adam_bias_correction": True}},
+        ),
     },
     default_recipe="ours",
     peers=RANKING_PEERS,
