@@ -143,9 +143,12 @@ SPEC = TaskSpec(
             "loss": {"name": "bsc", "tau": 0.05, "normalization": "l2"},
         },
         "focal-hard-negatives-wise": {**HARD_NEGATIVES_WISE, "loss": {"name": "focal-infonce"}},
-        # the L2 candidate with AdamW's bias correction on (the paper turns it off for PFCC-S): with ~24
+        # these two with AdamW's bias correction on (the paper turns it off for PFCC-S): with ~24
         # steps an epoch, Adam without it steps ~6x further than the learning rate says all epoch
         # (sqrt(1 - 0.999^24) / (1 - 0.9^24) ~ 0.17), which the peers (bias correction on) do not
+        "hard-negatives-wise-bias-corrected": merge_recipes(
+            HARD_NEGATIVES_WISE, {"train": {"adam_bias_correction": True}}
+        ),
         "l2-hard-negatives-wise-bias-corrected": merge_recipes(
             {**HARD_NEGATIVES_WISE, "loss": {"name": "bsc", "tau": 0.05, "normalization": "l2"}},
             {"train": {"adam_bias_correction": True}},
