@@ -148,7 +148,10 @@ def test_recipe_option_picks_a_named_recipe_of_the_task(monkeypatch, capsys):
     assert (cfg.data.task, cfg.data.hard_negatives, cfg.loss.name) == ("cqa-b", 3, "combo")
     assert cli.main(["train", "--data.task", "mrpc", "--recipe", "nope"]) == 2
     err = capsys.readouterr().err
-    assert "task 'mrpc' has no recipe 'nope'; recipes: ['ours', 'paper', 'pearson-combo']" in err
+    assert (
+        "task 'mrpc' has no recipe 'nope'; recipes: ['ours', 'paper', 'pearson-combo', 'pearson-combo-bias-corrected']"
+        in err
+    )
 
 
 def test_reproduce_reads_the_paper_settings_and_numbers_from_the_specs():

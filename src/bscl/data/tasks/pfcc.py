@@ -9,7 +9,7 @@ from bscl.data.readers import (
     parse_text,
     read_table,
 )
-from bscl.data.spec import PaperSettings, TaskSpec, merge_recipes, paper_recipes
+from bscl.data.spec import BIAS_CORRECTED, PaperSettings, TaskSpec, merge_recipes, paper_recipes
 from bscl.data.task import Task, group_split, linked_groups, pairs_dataset
 from bscl.data.tasks.common import DEV_FRACTION, positives_ranking
 
@@ -143,15 +143,12 @@ SPEC = TaskSpec(
             "loss": {"name": "bsc", "tau": 0.05, "normalization": "l2"},
         },
         "focal-hard-negatives-wise": {**HARD_NEGATIVES_WISE, "loss": {"name": "focal-infonce"}},
-        # these two with AdamW's bias correction on (the paper turns it off for PFCC-S): with ~24
-        # steps an epoch, Adam without it steps ~6x further than the learning rate says all epoch
-        # (sqrt(1 - 0.999^24) / (1 - 0.9^24) ~ 0.17), which the peers (bias correction on) do not
-        "hard-negatives-wise-bias-corrected": merge_recipes(
-            HARD_NEGATIVES_WISE, {"train": {"adam_bias_correction": True}}
-        ),
+        # these two with AdamW's bias correction on, as the peers train (BIAS_CORRECTED: with 24 steps
+        # an epoch, Adam without it steps ~6x further than the learning rate says, all epoch long)
+        "hard-negatives-wise-bias-corrected": merge_recipes(HARD_NEGATIVES_WISE, BIAS_CORRECTED),
         "l2-hard-negatives-wise-bias-corrected": merge_recipes(
             {**HARD_NEGATIVES_WISE, "loss": {"name": "bsc", "tau": 0.05, "normalization": "l2"}},
-            {"train": {"adam_bias_correction": True}},
+            BIAS_CORRECTED,
         ),
     },
     default_recipe="ours",
