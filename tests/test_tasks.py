@@ -114,11 +114,14 @@ def test_a_task_whose_best_measured_recipe_is_not_the_papers_defaults_to_it(monk
 
 
 def test_a_named_recipe_other_than_the_default_is_taken(monkeypatch):
-    # ours: the paper's BSC (Sec. 5.2: coordinate min-max normalization, tau 1.2) with one mined hard
-    # negative per pair and WiSE-FT at 0.5 (chosen on split 2's dev over 5 seeds)
+    # ours: BSC with L2 normalization at tau 0.05, one mined hard negative per pair and WiSE-FT at 0.5,
+    # the paper's AdamW without bias correction (chosen on split 2's dev over 5 seeds)
     cfg = _resolved(monkeypatch, ["--data.task", "pfcc"])
+    assert (cfg.loss.name, cfg.loss.tau, cfg.loss.normalization) == ("bsc", 0.05, "l2")
+    assert (cfg.data.hard_negatives, cfg.train.interpolate, cfg.train.adam_bias_correction) == (1, 0.5, False)
+    cfg = _resolved(monkeypatch, ["--data.task", "pfcc", "--recipe", "hard-negatives-wise-bias-corrected"])
     assert (cfg.loss.name, cfg.loss.tau, cfg.loss.normalization) == ("bsc", 1.2, "coordinate")
-    assert (cfg.data.hard_negatives, cfg.train.interpolate) == (1, 0.5)
+    assert (cfg.data.hard_negatives, cfg.train.interpolate, cfg.train.adam_bias_correction) == (1, 0.5, True)
     cfg = _resolved(monkeypatch, ["--data.task", "pfcc", "--recipe", "paper"])
     assert (cfg.loss.name, cfg.loss.tau, cfg.loss.normalization) == ("bsc", 1.2, "coordinate")
     assert (cfg.data.hard_negatives, cfg.train.interpolate) == (None, 1.0)
