@@ -100,3 +100,27 @@ done
 # CQA-A with mpnet, 1 epoch (fourteenth session): the CosineSimilarityLoss peer beside bscl-mse / st-mnrl
 $B compare cqa-a --recipes st-cosine --model mpnet --epochs 1 --seeds 1 \
   --output-dir runs/compare-mpnet --results-dir benchmarks/results-mpnet > runs/logs/s14-cqaa-mpnet-st-cosine.log 2>&1
+
+# fifteenth session. CQA-B's Pearson + BSC candidate to 3 seeds (1 epoch)
+$B compare cqa-b --recipes bscl-pearson-combo --seeds 3 --epochs 1 > runs/logs/s15-cqab-pearson-combo.log 2>&1
+
+# PFCC-S candidates for a lower seed spread, 5 seeds each: L2 BSC at tau 0.05, Focal-InfoNCE, and
+# AdamW's bias correction on (the peers' optimizer) for the L2 candidate and for the fourteenth
+# session's default (paper BSC + hard negative + WiSE-FT)
+for r in bscl-l2-hard-negatives-wise bscl-focal-hard-negatives-wise bscl-l2-hard-negatives-wise-bias-corrected \
+  bscl-hard-negatives-wise-bias-corrected; do
+  $B compare pfcc --recipes $r --seeds 5 --epochs 1 > runs/logs/s15-pfcc-$r.log 2>&1
+done
+
+# the bias-correction ablation of bscl's STSb and MRPC leads (3 seeds, 1 epoch)
+$B compare stsb --recipes bscl-paper-bias-corrected --seeds 3 --epochs 1 > runs/logs/s15-stsb-bc.log 2>&1
+$B compare mrpc --recipes bscl-pearson-combo-bias-corrected --seeds 3 --epochs 1 > runs/logs/s15-mrpc-bc.log 2>&1
+
+# CQA-A at 2 epochs with MiniLM (the mpnet 2-epoch run gained 0.018 MAP over 1 epoch): the pointwise
+# pair, bscl-mse vs st-cosine, seed-major
+$B compare cqa-a --recipes zero-shot --seeds 1 --epochs 2 --output-dir runs/compare-epochs2 \
+  --results-dir benchmarks/results-epochs2 > runs/logs/s15-cqaa-2ep-zero-shot.log 2>&1
+for n in 1 2 3; do
+  $B compare cqa-a --recipes bscl-mse,st-cosine --seeds $n --epochs 2 --output-dir runs/compare-epochs2 \
+    --results-dir benchmarks/results-epochs2 > runs/logs/s15-cqaa-2ep-seeds$n.log 2>&1
+done
