@@ -134,6 +134,16 @@ def test_compare_recipes_of_a_task():
     } == {f"{peer}-wise" for peer in get_spec("pfcc").peers}
     assert not [r for r in recipes_of("stsb", every_peer=True) if r.endswith("-wise")]  # no wise recipe
     assert not [r for r in recipes_of("pfcc") if r.startswith("st-") and r.endswith("-wise")]  # named only
+    # the paper's AdamW without bias correction on the sentence-transformers side, where the paper uses it
+    assert recipes_of("mrpc", every_peer=True)["st-online-contrastive-uncorrected"] == {
+        "loss": {"name": "st-online-contrastive"},
+        "train": {"adam_bias_correction": False},
+    }
+    assert {r for r in recipes_of("stsb", every_peer=True) if r.endswith("-uncorrected")} == {
+        f"{peer}-uncorrected" for peer in get_spec("stsb").peers
+    }
+    assert not [r for r in recipes_of("cqa-a", every_peer=True) if r.endswith("-uncorrected")]  # corrected
+    assert not [r for r in recipes_of("stsb") if r.endswith("-uncorrected")]  # named only
 
 
 def test_compare_runs_cells_once_writes_records_and_the_table(tmp_path, capsys):

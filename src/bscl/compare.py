@@ -49,6 +49,7 @@ def recipes_of(task: str, every_peer: bool = False) -> dict[str, Recipe]:
     out.update({peer: PEER_LOSSES[peer].recipe(peer) for peer in peers})
     if every_peer:
         out.update(wise_peers(task))
+        out.update(uncorrected_peers(task))
     return out
 
 
@@ -67,6 +68,22 @@ def wise_peers(task: str) -> dict[str, Recipe]:
         f"{peer}{WISE}": merge_recipes(PEER_LOSSES[peer].recipe(peer), {"train": {"interpolate": alpha}})
         for peer in spec.peers
     }
+
+
+UNCORRECTED = "-uncorrected"  #: suffix of a sentence-transformers recipe with the paper's AdamW
+
+
+def uncorrected_peers(task: str) -> dict[str, Recipe]:
+    """``st-X-uncorrected`` for each of the task's peers where the paper trains with AdamW without its
+    bias correction (every task but CQA): the peer recipe with that optimizer, so that a lead of
+    bscl's paper recipe can be told apart from its optimizer (``--train.adam_bias_correction false``
+    is a trainer option; the peers otherwise keep sentence-transformers' own, bias correction on; run
+    when named in ``--recipes``)."""
+    spec = get_spec(task)
+    if spec.paper is None or spec.paper.adam_bias_correction:
+        return {}
+    off = {"train": {"adam_bias_correction": False}}
+    return {f"{peer}{UNCORRECTED}": merge_recipes(PEER_LOSSES[peer].recipe(peer), off) for peer in spec.peers}
 
 
 def cell_config(task: str, recipe: str, seed: int, ns: argparse.Namespace) -> RunConfig:
