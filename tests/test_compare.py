@@ -113,12 +113,17 @@ def test_compare_recipes_of_a_task():
     assert list(recipes_of("stsb")) == [
         "zero-shot",
         "bscl-paper",  # bscl-ours is the paper's preset on STSb: not trained twice
+        "bscl-paper-bias-corrected",
         "st-cosine",
         "st-cosent",
         "st-angle",
     ]
     assert "bscl-ours" in recipes_of("stsb", every_peer=True)  # still runs when named
-    assert [r for r in recipes_of("mrpc") if r.startswith("bscl-")] == ["bscl-paper", "bscl-pearson-combo"]
+    assert [r for r in recipes_of("mrpc") if r.startswith("bscl-")] == [
+        "bscl-paper",
+        "bscl-pearson-combo",
+        "bscl-pearson-combo-bias-corrected",
+    ]
     assert recipes_of("cqa-b")["st-cached-mnrl"] == {
         "loss": {"name": "st-cached-mnrl"},
         "train": {"batch_size": 128},
