@@ -101,8 +101,9 @@ done
 $B compare cqa-a --recipes st-cosine --model mpnet --epochs 1 --seeds 1 \
   --output-dir runs/compare-mpnet --results-dir benchmarks/results-mpnet > runs/logs/s14-cqaa-mpnet-st-cosine.log 2>&1
 
-# fifteenth session. CQA-B's Pearson + BSC candidate to 3 seeds (1 epoch)
+# fifteenth session. The Pearson + BSC candidates of CQA-B and CQA-A to 3 seeds (1 epoch)
 $B compare cqa-b --recipes bscl-pearson-combo --seeds 3 --epochs 1 > runs/logs/s15-cqab-pearson-combo.log 2>&1
+$B compare cqa-a --recipes bscl-pearson-combo --seeds 3 --epochs 1 > runs/logs/s15-cqaa-pearson-combo.log 2>&1
 
 # PFCC-S candidates for a lower seed spread, 5 seeds each: L2 BSC at tau 0.05, Focal-InfoNCE, and
 # AdamW's bias correction on (the peers' optimizer) for the L2 candidate and for the fourteenth
