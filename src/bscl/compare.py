@@ -64,10 +64,7 @@ def wise_peers(task: str) -> dict[str, Recipe]:
     alpha = spec.recipes.get("wise", {}).get("train", {}).get("interpolate")
     if alpha is None:
         return {}
-    return {
-        f"{peer}{WISE}": merge_recipes(PEER_LOSSES[peer].recipe(peer), {"train": {"interpolate": alpha}})
-        for peer in spec.peers
-    }
+    return _peer_variants(spec.peers, WISE, {"train": {"interpolate": alpha}})
 
 
 UNCORRECTED = "-uncorrected"  #: suffix of a sentence-transformers recipe with the paper's AdamW
@@ -82,8 +79,12 @@ def uncorrected_peers(task: str) -> dict[str, Recipe]:
     spec = get_spec(task)
     if spec.paper is None or spec.paper.adam_bias_correction:
         return {}
-    off = {"train": {"adam_bias_correction": False}}
-    return {f"{peer}{UNCORRECTED}": merge_recipes(PEER_LOSSES[peer].recipe(peer), off) for peer in spec.peers}
+    return _peer_variants(spec.peers, UNCORRECTED, {"train": {"adam_bias_correction": False}})
+
+
+def _peer_variants(peers: tuple[str, ...], suffix: str, override: Recipe) -> dict[str, Recipe]:
+    """``{peer}{suffix}`` -> the peer's recipe with ``override`` (trainer options) set on top."""
+    return {f"{peer}{suffix}": merge_recipes(PEER_LOSSES[peer].recipe(peer), override) for peer in peers}
 
 
 def cell_config(task: str, recipe: str, seed: int, ns: argparse.Namespace) -> RunConfig:
