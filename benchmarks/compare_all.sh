@@ -128,3 +128,11 @@ for n in 1 2 3; do
   $B compare cqa-a --recipes bscl-mse,st-cosine --seeds $n --epochs 2 --output-dir runs/compare-epochs2 \
     --results-dir benchmarks/results-epochs2 > runs/logs/s15-cqaa-2ep-seeds$n.log 2>&1
 done
+
+# sixteenth session: the mpnet MRPC pair at matched optimizers. OnlineContrastiveLoss with the paper's
+# AdamW (bias correction off, as bscl-pearson-combo), 2 epochs, seed-major (the third CQA-A 2-epoch seed
+# above ran between its seeds 0 and 1)
+for n in 1 2 3; do
+  $B compare mrpc --recipes st-online-contrastive-uncorrected --model mpnet --epochs 2 --seeds $n \
+    --output-dir runs/compare-mpnet --results-dir benchmarks/results-mpnet > runs/logs/s16-mrpc-mpnet-uncorrected-seeds$n.log 2>&1
+done
