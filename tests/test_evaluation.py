@@ -145,7 +145,7 @@ def test_missing_split_is_a_clear_error() -> None:
     task = load_task(
         "generic",
         train=ROOT / "qqp" / "dev.tsv",
-        dev=ROOT / "qqp" / "dev.tsv",  # 4 rows: too few for a 9:1 dev split (an error since issue 15)
+        dev=ROOT / "qqp" / "dev.tsv",  # 4 rows: too few for a 9:1 dev split (an error)
         text1="question1",
         text2="question2",
         label="is_duplicate",
