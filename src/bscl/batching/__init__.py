@@ -4,7 +4,9 @@ Public API:
 
 - :func:`make_batch_sampler` / :class:`BatchSamplerFactory`: pass to
   ``SentenceTransformerTrainingArguments(batch_sampler=...)``.
-- :class:`ContrastiveBatchSampler`: the sampler (strategies in :data:`STRATEGIES`).
+- :class:`ContrastiveBatchSampler`: the sampler, with one strategy object.
+- :data:`STRATEGIES`: strategy name -> class (:mod:`bscl.batching.strategies`, one class per
+  strategy); :data:`COLD_STARTS`; :func:`check_options` (the ``--batching.*`` checks of ``bscl train``).
 - :class:`EmbeddingCache`: records training-step embeddings for the reuse mode.
 - :class:`KnnIndex`, :func:`knn`: Faiss kNN, exact or IVF behind one interface.
 - :func:`example_order` (Algorithm 1), :func:`group_by_shingles` (Algorithm 2) and the shingles;
@@ -24,22 +26,45 @@ from bscl.batching.grouping import (
 )
 from bscl.batching.knn import KnnIndex, knn, l2_normalize, set_faiss_threads
 from bscl.batching.samplers import (
-    MODEL_STRATEGIES,
-    STRATEGIES,
     BatchSamplerFactory,
     ContrastiveBatchSampler,
     make_batch_sampler,
     model_encoder,
-    normalize_strategy,
+)
+from bscl.batching.strategies import (
+    COLD_STARTS,
+    MODEL_STRATEGIES,
+    STRATEGIES,
+    Clusters,
+    Example,
+    Neighbours,
+    NoDuplicates,
+    Random,
+    Sequential,
+    Strategy,
+    Words,
+    build_strategy,
+    check_options,
 )
 
 __all__ = [
+    "COLD_STARTS",
     "MODEL_STRATEGIES",
     "STRATEGIES",
     "BatchSamplerFactory",
+    "Clusters",
     "ContrastiveBatchSampler",
     "EmbeddingCache",
+    "Example",
     "KnnIndex",
+    "Neighbours",
+    "NoDuplicates",
+    "Random",
+    "Sequential",
+    "Strategy",
+    "Words",
+    "build_strategy",
+    "check_options",
     "cluster_shingles",
     "example_order",
     "group_by_shingles",
@@ -49,7 +74,6 @@ __all__ = [
     "model_encoder",
     "neighbour_shingles",
     "no_duplicates_order",
-    "normalize_strategy",
     "pack_by_length",
     "set_faiss_threads",
     "tokenize",

@@ -2,7 +2,10 @@
 
 A :class:`ContrastiveBatchSampler` computes, at the start of each epoch (epoch 1 too), one global
 order of the dataset from ``(seed, epoch)`` (and, for the model-based strategies, the current
-model's embeddings), and yields consecutive ``batch_size`` chunks of it. Strategies:
+model's embeddings), and yields consecutive ``batch_size`` chunks of it. The strategy, an object
+of :mod:`bscl.batching.strategies` (one class per name in :data:`STRATEGIES`), computes the order;
+the sampler holds what every strategy shares: the epoch generator, the embeddings (re-encoded or
+reused), packing by length, the DDP broadcast of the order and the per-epoch stats. Strategies:
 
 - ``random``: a random permutation.
 - ``sequential``: the file order (the paper's best for CQA-A); identical at every epoch.
@@ -44,6 +47,7 @@ Plugging into SentenceTransformerTrainer (the trainer calls
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -54,60 +58,23 @@ import torch
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
 from bscl.batching.cache import EmbeddingCache
-from bscl.batching.grouping import (
-    cluster_shingles,
-    english_stop_words,
-    example_order,
-    factorize,
-    group_by_shingles,
-    neighbour_shingles,
-    no_duplicates_order,
-    pack_by_length,
-    tokenize,
-    word_shingles,
+from bscl.batching.grouping import factorize, pack_by_length
+from bscl.batching.knn import as_float32, l2_normalize
+from bscl.batching.strategies import (
+    STRATEGIES,
+    STRATEGY_OPTIONS,
+    Strategy,
+    build_strategy,
+    check_sampler_options,
+    strategy_class,
 )
-from bscl.batching.knn import KnnMethod, as_float32, l2_normalize
 
 logger = logging.getLogger(__name__)
 
-Strategy = Literal["random", "sequential", "no-duplicates", "example", "words", "clusters", "neighbours"]
-STRATEGIES: tuple[str, ...] = (
-    "random",
-    "sequential",
-    "no-duplicates",
-    "example",
-    "words",
-    "clusters",
-    "neighbours",
-)
-MODEL_STRATEGIES: frozenset[str] = frozenset({"example", "clusters", "neighbours"})
-COLD_STARTS: tuple[str, ...] = ("encode", "words", "random")
-#: strategies whose order is the point, so packing by length would break them
-UNPACKABLE_STRATEGIES: frozenset[str] = frozenset({"sequential", "no-duplicates"})
 Encoder = Callable[[list[str]], np.ndarray]
 
+#: each strategy's salt of the epoch generator: its place in the registry
 _SALT = {name: i for i, name in enumerate(STRATEGIES)}
-
-
-def normalize_strategy(name: str) -> str:
-    """Canonical strategy name (accepts ``_`` for ``-`` and a few aliases)."""
-    key = name.strip().lower().replace("_", "-")
-    aliases = {
-        "shuffle": "random",
-        "none": "sequential",
-        "no-shuffle": "sequential",
-        "nodup": "no-duplicates",
-        "no-dups": "no-duplicates",
-        "knn": "example",
-        "example-based": "example",
-        "neighbors": "neighbours",
-        "cluster": "clusters",
-        "word": "words",
-    }
-    key = aliases.get(key, key)
-    if key not in STRATEGIES:
-        raise ValueError(f"unknown batch strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
-    return key
 
 
 def model_encoder(model: Any, batch_size: int = 64, **encode_kwargs: Any) -> Encoder:
@@ -177,32 +144,24 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
         valid_label_columns, generator: accepted for the trainer's signature; label columns are
             not text; the generator is unused (the order depends only on ``seed`` and the epoch).
         seed: base seed; the epoch's order is a function of (seed, epoch, strategy[, model]).
-        strategy: one of :data:`STRATEGIES`.
-        group_size: Algorithm 1's s / Algorithm 2's k (paper: 4 to 8).
+        strategy: a :class:`~bscl.batching.strategies.Strategy` (or a name of :data:`STRATEGIES`,
+            with the strategy's default options).
         element: group by the ``"first"`` (query) or ``"second"`` (answer) text, or 0/1.
         columns: the (query, answer) column names (default: the first two text columns).
-        n_candidates: Algorithm 1's first-stage neighbour count n (paper: ~500).
-        filter_identical: Algorithm 1: never put two identical grouping texts in one group.
-        knn_method, exact_max, knn_options: Faiss index choice (see :class:`bscl.batching.knn.KnnIndex`):
-            exact ``IndexFlatIP`` up to ``exact_max`` examples, IVF above.
-        shingle_size: Algorithm 2's t (words; neighbour ids). ``n_clusters``: k-means clusters.
-        n_neighbours: neighbour ids (the example included) that make up a ``neighbours`` shingle.
-        stop_words: stop-words for ``words`` (default: scikit-learn's English list).
         encoder: texts -> float32 (n, d) L2-normalised embeddings with the *current* model (needed by
             the model-based strategies; set it later with the attribute or :meth:`set_model`).
         embedding_cache: an :class:`EmbeddingCache` the sampler feeds with each yielded batch's
             indices (for the reuse mode, or just to record).
         reuse_embeddings: read the previous epoch's training embeddings from ``embedding_cache``
             instead of re-encoding (unseen examples are encoded).
+        cold_start: with ``reuse_embeddings``, the strategy that orders an epoch for which nothing is
+            recorded yet (epoch 1) in place of a model-based one: ``None`` (one encode pass), or a
+            :class:`~bscl.batching.strategies.Strategy` that needs no model (``words``, ``random``).
         rank, world_size: this process' slice (default: torch.distributed if initialised, else 0/1).
         shard: ``"accelerate"`` (yield every per-device chunk; accelerate shards) or ``"self"``.
-        group_by: alias of ``element``.
         pack_by_length: put groups of similar length into the same batch (not with ``sequential``
             or ``no-duplicates``, whose orders it would break).
         pack_window: batches per packing window (the coarse order of the epoch is kept across windows).
-        cold_start: with ``reuse_embeddings``, how a model-based strategy orders an epoch for which
-            nothing is recorded yet (epoch 1): ``"encode"`` (one encode pass), ``"words"`` (Algorithm 2
-            by words, no model) or ``"random"``.
     """
 
     def __init__(
@@ -214,32 +173,19 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
         generator: torch.Generator | None = None,
         seed: int = 0,
         *,
-        strategy: str = "random",
-        group_size: int = 8,
+        strategy: Strategy | str = "random",
         element: str | int = "first",
         columns: Sequence[str] | None = None,
-        n_candidates: int = 500,
-        filter_identical: bool = False,
-        knn_method: KnnMethod = "auto",
-        exact_max: int = 50_000,
-        knn_options: dict[str, Any] | None = None,
-        shingle_size: int = 1,
-        n_clusters: int = 300,
-        n_neighbours: int = 5,
-        stop_words: Sequence[str] | None = None,
         encoder: Encoder | None = None,
         embedding_cache: EmbeddingCache | None = None,
         reuse_embeddings: bool = False,
+        cold_start: Strategy | None = None,
         rank: int | None = None,
         world_size: int | None = None,
         shard: Literal["accelerate", "self"] = "accelerate",
-        group_by: str | None = None,
         pack_by_length: bool = False,
         pack_window: int = 64,
-        cold_start: str = "encode",
     ) -> None:
-        if group_by is not None:  # alias of ``element`` (bscl.training's BatchingConfig.group_by)
-            element = group_by
         super().__init__(
             dataset,
             batch_size=batch_size,
@@ -250,8 +196,10 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
         )
         self.dataset = dataset
         self.seed = int(seed or 0)
-        self.strategy = normalize_strategy(strategy)
-        self.group_size = int(group_size)
+        self.strategy: Strategy = build_strategy(strategy) if isinstance(strategy, str) else strategy
+        if cold_start is not None and cold_start.needs_encoder:
+            raise ValueError(f"cold_start must need no model (got the {cold_start.name!r} strategy)")
+        self.cold_start = cold_start
         if element in ("first", 0, "query", "q"):
             self.element = 0
         elif element in ("second", 1, "answer", "a"):
@@ -259,15 +207,6 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
         else:
             raise ValueError(f"element must be 'first' or 'second', got {element!r}")
         self.columns = list(columns) if columns is not None else self._text_columns(valid_label_columns)
-        self.n_candidates = int(n_candidates)
-        self.filter_identical = bool(filter_identical)
-        self.knn_method: KnnMethod = knn_method
-        self.exact_max = int(exact_max)
-        self.knn_options = dict(knn_options or {})
-        self.shingle_size = int(shingle_size)
-        self.n_clusters = int(n_clusters)
-        self.n_neighbours = int(n_neighbours)
-        self.stop_words = frozenset(stop_words) if stop_words is not None else None
         self.encoder = encoder
         self.reuse_embeddings = bool(reuse_embeddings)
         if self.reuse_embeddings and embedding_cache is None:
@@ -285,18 +224,16 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
         if shard not in ("accelerate", "self"):
             raise ValueError("shard must be 'accelerate' or 'self'")
         self.shard = shard
+        check_sampler_options(
+            type(self.strategy),
+            cold_start=cold_start.name if cold_start is not None else "encode",
+            pack_by_length=bool(pack_by_length),
+            pack_window=int(pack_window),
+        )
         self.pack_by_length = bool(pack_by_length)
         self.pack_window = int(pack_window)
-        if self.pack_by_length and self.strategy in UNPACKABLE_STRATEGIES:
-            raise ValueError(f"pack_by_length would break the {self.strategy!r} order; use another strategy")
-        if self.pack_window < 1:
-            raise ValueError(f"pack_window must be >= 1 (got {pack_window})")
-        if cold_start not in COLD_STARTS:
-            raise ValueError(f"cold_start must be one of {', '.join(COLD_STARTS)} (got {cold_start!r})")
-        self.cold_start = cold_start
         self._lengths: np.ndarray | None = None
         self._texts: dict[int, list[str]] = {}
-        self._tokens: list[list[str]] | None = None
         self._keys: dict[int, np.ndarray] = {}
         self._order_epoch: int | None = None
         self._order: np.ndarray | None = None
@@ -328,12 +265,18 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
             self._texts[e] = [str(t) for t in self.dataset[col]]
         return self._texts[e]
 
-    def _text_keys(self, element: int) -> np.ndarray:
-        if element not in self._keys:
-            self._keys[element] = factorize(self.texts(element))
-        return self._keys[element]
+    @property
+    def num_examples(self) -> int:
+        """Examples in the dataset."""
+        return len(self.dataset)
 
-    def _row_keys(self) -> np.ndarray:
+    def text_keys(self) -> np.ndarray:
+        """(n,) int64 codes of the grouping texts (equal texts, equal codes), cached."""
+        if self.element not in self._keys:
+            self._keys[self.element] = factorize(self.texts())
+        return self._keys[self.element]
+
+    def row_keys(self) -> np.ndarray:
         """(n, c) int64 codes of all text columns, codes shared across columns."""
         cols = [self.texts(e) for e in range(len(self.columns))]
         n = len(self.dataset)
@@ -349,7 +292,7 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
     def rng(self, epoch: int | None = None) -> np.random.Generator:
         """The epoch's generator: a function of (seed, epoch, strategy) only."""
         e = self.epoch if epoch is None else epoch
-        return np.random.default_rng(np.random.SeedSequence([self.seed, int(e), _SALT[self.strategy]]))
+        return np.random.default_rng(np.random.SeedSequence([self.seed, int(e), _SALT[self.strategy.name]]))
 
     def epoch_order(self, epoch: int | None = None) -> np.ndarray:
         """The global order (n,) int64 of the epoch (computed once per epoch, then cached)."""
@@ -358,7 +301,7 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
             return self._order
         t0 = time.perf_counter()
         self.stats = {"encode_s": 0.0, "n_encoded": 0.0}
-        if self.strategy in MODEL_STRATEGIES and _dist_active():
+        if self.strategy.needs_encoder and _dist_active():
             if self.reuse_embeddings and self.embedding_cache is not None:
                 self.embedding_cache.synchronize()
             order = self._compute_order(e) if torch.distributed.get_rank() == 0 else None
@@ -369,7 +312,7 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
         self.stats["group_s"] = self.stats["total_s"] - self.stats["encode_s"]
         n = len(self.dataset)
         if order.shape != (n,):
-            raise AssertionError(f"strategy {self.strategy} returned {order.shape}, expected ({n},)")
+            raise AssertionError(f"strategy {self.strategy.name} returned {order.shape}, expected ({n},)")
         self._order_epoch, self._order = e, order
         return order
 
@@ -392,71 +335,18 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
 
     def _cold(self) -> bool:
         """Reuse mode with nothing recorded yet and a cold start that needs no model."""
-        if not (self.reuse_embeddings and self.cold_start != "encode" and self.embedding_cache is not None):
+        if not (self.reuse_embeddings and self.cold_start is not None and self.embedding_cache is not None):
             return False
         _, seen = self.embedding_cache.lookup(self.element)
         return not bool(np.any(seen))
 
-    def _word_order(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        if self._tokens is None:
-            stop = self.stop_words if self.stop_words is not None else english_stop_words()
-            self._tokens = [tokenize(t, stop) for t in self.texts()]
-        shingles = word_shingles(self._tokens, self.shingle_size, rng)
-        return group_by_shingles(shingles, self.group_size, rng, return_groups=True)  # type: ignore[return-value]
-
     def _grouped_order(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """The epoch's order (n,) and the sizes of its contiguous groups (ones where there are none)."""
-        n = len(self.dataset)
-        s = self.strategy
-        ones = np.ones(n, dtype=np.int64)
-        if s == "sequential":
-            return np.arange(n, dtype=np.int64), ones
-        if s == "random":
-            return rng.permutation(n).astype(np.int64), ones
-        if s == "no-duplicates":
-            return no_duplicates_order(self._row_keys(), self.batch_size, rng), ones
-        if s == "words":
-            return self._word_order(rng)
-        if s in MODEL_STRATEGIES and self._cold():
+        if self.strategy.needs_encoder and self._cold():
+            assert self.cold_start is not None
             self.stats["cold_start"] = 1.0
-            if self.cold_start == "words":
-                return self._word_order(rng)
-            return rng.permutation(n).astype(np.int64), ones
-        emb = self.embeddings()
-        t0 = time.perf_counter()
-        if s == "example":
-            keys = self._text_keys(self.element) if self.filter_identical else None
-            order, sizes = example_order(
-                emb,
-                self.group_size,
-                rng,
-                n_candidates=self.n_candidates,
-                keys=keys,
-                filter_identical=self.filter_identical,
-                method=self.knn_method,
-                exact_max=self.exact_max,
-                index_options=self.knn_options,
-                return_groups=True,
-            )
-            self.group_sizes = sizes
-            self.stats["groups"] = float(sizes.size)
-            self.stats["singletons"] = float(np.sum(sizes == 1))
-        elif s == "clusters":
-            shingles = cluster_shingles(emb, self.n_clusters, rng)
-            order, sizes = group_by_shingles(shingles, self.group_size, rng, return_groups=True)
-        else:  # neighbours
-            shingles = neighbour_shingles(
-                emb,
-                self.n_neighbours,
-                self.shingle_size,
-                rng,
-                method=self.knn_method,
-                exact_max=self.exact_max,
-                index_options=self.knn_options,
-            )
-            order, sizes = group_by_shingles(shingles, self.group_size, rng, return_groups=True)
-        self.stats["knn_s"] = time.perf_counter() - t0
-        return order, sizes
+            return self.cold_start.order(self, rng)
+        return self.strategy.order(self, rng)
 
     def embeddings(self) -> np.ndarray:
         """(n, d) float32 L2-normalised embeddings of the grouping texts with the current model.
@@ -475,7 +365,7 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
             return cached
         if self.encoder is None:
             raise RuntimeError(
-                f"strategy {self.strategy!r} needs an encoder with the current model: set "
+                f"strategy {self.strategy.name!r} needs an encoder with the current model: set "
                 "sampler.encoder (or factory.set_model(model)) before training"
             )
         t0 = time.perf_counter()
@@ -532,23 +422,56 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
         return len(range(self.rank, n_chunks, self.world_size))
 
 
+#: the sampler's own keyword options (beyond the trainer's arguments); the rest belong to strategies
+_SAMPLER_OPTIONS: frozenset[str] = frozenset(
+    p.name
+    for p in inspect.signature(ContrastiveBatchSampler.__init__).parameters.values()
+    if p.kind is inspect.Parameter.KEYWORD_ONLY
+) - {"strategy", "cold_start", "encoder", "embedding_cache"}
+
+
 class BatchSamplerFactory:
     """What to pass as ``SentenceTransformerTrainingArguments(batch_sampler=...)``.
 
     Called by the trainer as ``factory(dataset, batch_size=, drop_last=, valid_label_columns=,
     generator=, seed=)``; returns a :class:`ContrastiveBatchSampler` with the factory's options
-    (an explicit ``seed`` option overrides the trainer's ``args.seed``). Holds the ``encoder`` and
-    the shared ``embedding_cache`` (created when ``reuse_embeddings=True``), which the trainer glue
-    wires to the model and to the loss's ``embedding_callback``.
+    (an explicit ``seed`` option overrides the trainer's ``args.seed``) and a strategy object of
+    its own. Holds the ``encoder`` and the shared ``embedding_cache`` (created when
+    ``reuse_embeddings=True``), which the trainer glue wires to the model and to the loss's
+    ``embedding_callback``.
+
+    Args:
+        strategy: a name of :data:`STRATEGIES`.
+        options: the strategy's options (the fields of its class in :mod:`bscl.batching.strategies`:
+            ``group_size``, ``n_candidates``, ``filter_identical``, ``knn_method``, ``exact_max``,
+            ``knn_options``, ``shingle_size``, ``n_clusters``, ``n_neighbours``, ``stop_words``;
+            another strategy's option is accepted and left unused), the
+            :class:`ContrastiveBatchSampler` keyword arguments (``element``, also spelt ``group_by``,
+            ``columns``, ``reuse_embeddings``, ``rank``, ``world_size``, ``shard``, ``pack_by_length``,
+            ``pack_window``), ``cold_start`` (one of :data:`COLD_STARTS`: ``"encode"``, or the strategy
+            that orders epoch 1 in reuse mode, with the same options), ``seed``, ``encoder`` and
+            ``embedding_cache``.
     """
 
     def __init__(self, strategy: str, **options: Any) -> None:
-        self.strategy = normalize_strategy(strategy)
+        cls = strategy_class(strategy)
+        self.strategy = cls.name
         self._encoder: Encoder | None = options.pop("encoder", None)
         cache = options.pop("embedding_cache", None)
         if cache is None and options.get("reuse_embeddings"):
             cache = EmbeddingCache()
         self.embedding_cache: EmbeddingCache | None = cache
+        if "group_by" in options:  # the name of ``element`` in ``--batching.group_by``
+            options["element"] = options.pop("group_by")
+        unknown = sorted(set(options) - STRATEGY_OPTIONS - _SAMPLER_OPTIONS - {"seed", "cold_start"})
+        if unknown:
+            raise TypeError(f"unknown batch sampler option(s): {', '.join(unknown)}")
+        check_sampler_options(
+            cls,
+            cold_start=options.get("cold_start", "encode"),
+            pack_by_length=bool(options.get("pack_by_length", False)),
+            pack_window=int(options.get("pack_window", 64)),
+        )
         self.options = options
         self.samplers: list[ContrastiveBatchSampler] = []
 
@@ -570,7 +493,7 @@ class BatchSamplerFactory:
     @property
     def needs_encoder(self) -> bool:
         """Whether the strategy groups by model embeddings."""
-        return self.strategy in MODEL_STRATEGIES
+        return STRATEGIES[self.strategy].needs_encoder
 
     @property
     def last_sampler(self) -> ContrastiveBatchSampler | None:
@@ -588,6 +511,8 @@ class BatchSamplerFactory:
     ) -> ContrastiveBatchSampler:
         opts = dict(self.options)
         seed = opts.pop("seed", seed)
+        cold_start = opts.pop("cold_start", "encode")
+        strategy_opts = {k: opts.pop(k) for k in list(opts) if k in STRATEGY_OPTIONS}
         sampler = ContrastiveBatchSampler(
             dataset,
             batch_size=batch_size,
@@ -595,7 +520,8 @@ class BatchSamplerFactory:
             valid_label_columns=valid_label_columns,
             generator=generator,
             seed=0 if seed is None else seed,
-            strategy=self.strategy,
+            strategy=build_strategy(self.strategy, **strategy_opts),
+            cold_start=None if cold_start == "encode" else build_strategy(cold_start, **strategy_opts),
             encoder=self._encoder,
             embedding_cache=self.embedding_cache,
             **opts,
@@ -622,8 +548,8 @@ class BatchSamplerFactory:
 def make_batch_sampler(strategy: str, **options: Any) -> BatchSamplerFactory:
     """A factory for ``SentenceTransformerTrainingArguments(batch_sampler=...)``.
 
-    ``options`` are :class:`ContrastiveBatchSampler` keyword arguments (``group_size``, ``element``,
-    ``n_candidates``, ``filter_identical``, ``reuse_embeddings``, ``seed``, ``shingle_size``,
-    ``n_clusters``, ``n_neighbours``, ``knn_method``, ``encoder``, ...).
+    ``options``: see :class:`BatchSamplerFactory` (``group_size``, ``element``, ``n_candidates``,
+    ``filter_identical``, ``reuse_embeddings``, ``cold_start``, ``seed``, ``shingle_size``,
+    ``n_clusters``, ``n_neighbours``, ``knn_method``, ``pack_by_length``, ``encoder``, ...).
     """
     return BatchSamplerFactory(strategy, **options)

@@ -323,33 +323,18 @@ class RunConfig:
             )
         if tr.mini_batch_size is not None and tr.mini_batch_size < 1:
             raise ValueError(f"--train.mini_batch_size must be >= 1 (got {tr.mini_batch_size})")
-        from bscl.batching.samplers import COLD_STARTS, UNPACKABLE_STRATEGIES, normalize_strategy
+        from bscl.batching import check_options
 
-        try:
-            normalize_strategy(self.batching.strategy)
-        except ValueError as err:
-            raise ValueError(f"--batching.strategy: {err}") from None
-        if self.batching.group_size < 1:
-            raise ValueError(f"--batching.group_size must be >= 1 (got {self.batching.group_size})")
-        if self.batching.cold_start not in COLD_STARTS:
-            raise ValueError(
-                f"--batching.cold_start must be one of {', '.join(COLD_STARTS)} "
-                f"(got {self.batching.cold_start!r})"
-            )
-        if (
-            self.batching.pack_by_length
-            and normalize_strategy(self.batching.strategy) in UNPACKABLE_STRATEGIES
-        ):
-            raise ValueError(
-                f"--batching.pack_by_length would break the {self.batching.strategy!r} order; "
-                "drop it or use another --batching.strategy"
-            )
-        if self.batching.pack_window < 1:
-            raise ValueError(f"--batching.pack_window must be >= 1 (got {self.batching.pack_window})")
-        if self.batching.group_by not in ("first", "second"):
-            raise ValueError(
-                f"--batching.group_by must be 'first' or 'second' (got {self.batching.group_by!r})"
-            )
+        bc = self.batching
+        check_options(
+            strategy=bc.strategy,
+            group_size=bc.group_size,
+            group_by=bc.group_by,
+            reuse_embeddings=bc.reuse_embeddings,
+            cold_start=bc.cold_start,
+            pack_by_length=bc.pack_by_length,
+            pack_window=bc.pack_window,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -531,7 +516,7 @@ def load_yaml(path: str | Path, base: RunConfig | None = None) -> RunConfig:
 # -- command line (jsonargparse: ``--stage.field``, help from the Args docstrings, typed values) ------
 def choices() -> dict[tuple[str, str], tuple[str, ...]]:
     """The allowed values of each choice option, each taken from the registry that owns the list."""
-    from bscl.batching.samplers import COLD_STARTS, STRATEGIES
+    from bscl.batching import COLD_STARTS, STRATEGIES
     from bscl.data import TASKS
     from bscl.losses.functional import NORMALIZATIONS
     from bscl.losses.modules import LOSSES
