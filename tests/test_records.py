@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bscl.reporting import records as R
+from bscl.experiments import records as R
 
 
 def rec(recipe, seed, test, dev=None, side="bscl", seconds=120.0, task="stsb"):
