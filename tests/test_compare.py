@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bscl.cli import main
-from bscl.compare import recipes_of
-from bscl.data import get_spec
+from bscl.experiments import recipes
+from bscl.experiments.compare import recipes_of
 from bscl.models import load_model
 from bscl.run import prepare_task, run_training
 from bscl.training import peers
@@ -93,7 +93,7 @@ def test_peer_recipe_trains_through_bscl_train(name, tmp_path):
 def test_cqa_cosine_peer_trains_on_the_labeled_negatives_too(task_name, tmp_path):
     # CQA-A's best bscl recipe is MSE on the cosine: its sentence-transformers twin must be compared on
     # the same pairs and 0/1 labels, negatives included
-    assert "st-cosine" in get_spec(task_name).peers and "st-cosine" in recipes_of(task_name)
+    assert "st-cosine" in recipes.peers(task_name) and "st-cosine" in recipes_of(task_name)
     cfg = config(tmp_path, task_name, "st-cosine")
     task = prepare_task(cfg, FIXTURES)
     setup = peer_loss_from_config(cfg, task, load_model("tiny", max_seq_length=32), task.train)
@@ -129,14 +129,14 @@ def test_compare_recipes_of_a_task():
         "train": {"batch_size": 128},
     }
     # WiSE-FT on the sentence-transformers side too, at the alpha of the task's own "wise" recipe
-    wise = get_spec("pfcc").recipe("wise")["train"]["interpolate"]
+    wise = recipes.recipe("pfcc", "wise")["train"]["interpolate"]
     assert recipes_of("pfcc", every_peer=True)["st-cached-mnrl-wise"] == {
         "loss": {"name": "st-cached-mnrl"},
         "train": {"batch_size": 128, "interpolate": wise},
     }
     assert {
         r for r in recipes_of("pfcc", every_peer=True) if r.startswith("st-") and r.endswith("-wise")
-    } == {f"{peer}-wise" for peer in get_spec("pfcc").peers}
+    } == {f"{peer}-wise" for peer in recipes.peers("pfcc")}
     assert not [r for r in recipes_of("stsb", every_peer=True) if r.endswith("-wise")]  # no wise recipe
     assert not [r for r in recipes_of("pfcc") if r.startswith("st-") and r.endswith("-wise")]  # named only
     # the paper's AdamW without bias correction on the sentence-transformers side, where the paper uses it
@@ -145,7 +145,7 @@ def test_compare_recipes_of_a_task():
         "train": {"adam_bias_correction": False},
     }
     assert {r for r in recipes_of("stsb", every_peer=True) if r.endswith("-uncorrected")} == {
-        f"{peer}-uncorrected" for peer in get_spec("stsb").peers
+        f"{peer}-uncorrected" for peer in recipes.peers("stsb")
     }
     assert not [r for r in recipes_of("cqa-a", every_peer=True) if r.endswith("-uncorrected")]  # corrected
     assert not [r for r in recipes_of("stsb") if r.endswith("-uncorrected")]  # named only

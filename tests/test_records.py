@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bscl.reporting import records as R
+from bscl.experiments import records as R
 
 
 def rec(recipe, seed, test, dev=None, side="bscl", seconds=120.0, task="stsb"):
@@ -198,3 +198,19 @@ def test_records_carry_the_split_of_their_task_and_another_split_is_refused(tmp_
         R.tables([{**pfcc, "split": 1}, {**pfcc, "seed": 1, "split": 2}])
     table = R.tables([{**pfcc, "split": 2}, {**pfcc, "seed": 1, "split": 2}])["pfcc"]
     assert "| bscl-paper | bscl | 2 | 0.8000 ± 0.0000 (n=2) |" in table
+
+
+def test_committed_tables_regenerate_byte_identical_from_the_committed_records(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from bscl.experiments import reproduce
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the tables name the folders as given
+    bench = Path("benchmarks")
+    out = tmp_path / "RESULTS.md"
+    out.write_bytes((bench / "RESULTS.md").read_bytes())
+    for folder in sorted(bench.glob("results*")):  # results, results-epochs2, results-mpnet, ...
+        R.regenerate(folder, out)
+    for task in sorted(p.name for p in (bench / "results" / "grid").iterdir()):
+        reproduce.regenerate(task, bench / "results" / "grid", out)
+    assert out.read_bytes() == (bench / "RESULTS.md").read_bytes()

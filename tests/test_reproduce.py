@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bscl.cli import main
-from bscl.reproduce import PAPER, grid, ordering_agreement, same_config, slug
+from bscl.experiments.cells import same_config
+from bscl.experiments.reproduce import PAPER, grid, ordering_agreement, slug
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data_root"
 
@@ -26,7 +27,7 @@ def test_sequential_row_starts_from_the_bsc_row():
 
 
 def test_ordering_agreement_is_kendall_tau():
-    from bscl.reproduce import Cell
+    from bscl.experiments.reproduce import Cell
 
     cells = [Cell("a", paper="0.9"), Cell("b", paper="0.8"), Cell("c", paper="0.7")]
     same = {n: {"test": {"m": v}} for n, v in zip("abc", (0.5, 0.4, 0.3), strict=True)}
@@ -126,7 +127,7 @@ def test_a_record_of_other_options_is_refused_before_training(tmp_path, capsys):
 
 
 def test_grid_section_only_replaces_its_task():
-    from bscl.reporting.records import fill
+    from bscl.experiments.records import fill
 
     text = "<!-- grid:begin stsb -->\na\n<!-- grid:end -->\n<!-- grid:begin mrpc -->\nb\n<!-- grid:end -->\n"
     text += "<!-- results:begin stsb -->\nc\n<!-- results:end -->\n"
@@ -153,7 +154,6 @@ def test_options_added_later_match_at_their_default():
 
 
 def test_cells_stored_before_the_hf_section_existed_still_match():
-    from bscl.reproduce import same_config
     from bscl.training.config import RunConfig
 
     wanted = RunConfig().to_dict()
@@ -164,7 +164,7 @@ def test_cells_stored_before_the_hf_section_existed_still_match():
 
 
 def test_grid_records_of_an_earlier_split_are_shown_as_such(tmp_path):
-    from bscl.reproduce import grid_section
+    from bscl.experiments.reproduce import grid_section
 
     def write(split):
         path = tmp_path / "pfcc" / "zero-shot" / "seed-0.json"

@@ -1,4 +1,4 @@
-"""Task specs (one registry, read by every consumer) and recipes (``base_config``, ``bscl train``)."""
+"""Task specs (one registry, read by every consumer) and the named recipes (``base_config``, ``bscl train``)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bscl import cli, reproduce
+from bscl import cli
 from bscl.data import AVAILABLE_TASKS, TASK_SPECS, TASKS, get_spec, load_task
+from bscl.experiments import recipes, reproduce
 from bscl.losses.modules import loss_options
 from bscl.training.config import RunConfig, base_config
 from bscl.training.peers import PEER_LOSSES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data_root"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_registry_keeps_the_public_names():
@@ -54,14 +56,19 @@ def test_paper_hyperparameters_are_the_papers():
 
 
 def test_recipes_set_only_fields_of_the_loss_they_name():
+    RunConfig().validate()  # the defaults stay valid
     for spec in TASK_SPECS.values():
-        for name, recipe in spec.recipes.items():
+        for name in recipes.recipe_names(spec.name):
+            recipe = recipes.recipe(spec.name, name)
             loss = recipe["loss"]["name"]
             assert set(recipe["loss"]) - {"name"} <= set(loss_options(loss)), (spec.name, name)
-            RunConfig().validate()  # the defaults stay valid
-            base_config(spec.name, name).validate()
-        for peer in spec.peers:
+            base_config(spec.name, recipe=recipe).validate()
+            assert recipes.reason(spec.name, name), (spec.name, name)
+            for folder in recipes.record_folders(spec.name, name):  # the records that support it exist
+                assert (ROOT / folder).is_dir(), (spec.name, name, folder)
+        for peer in recipes.peers(spec.name):
             assert peer in PEER_LOSSES, (spec.name, peer)
+    assert recipes.recipe("generic") == {} and recipes.peers("generic") == ()
 
 
 def test_pearson_combo_recipes_carry_the_combos_tau_mu_and_normalization():
@@ -69,10 +76,10 @@ def test_pearson_combo_recipes_carry_the_combos_tau_mu_and_normalization():
     # Pearson alone has none (and must not inherit the combo's)
     for task in ("mrpc", "cqa-a", "cqa-b"):
         p = get_spec(task).paper
-        loss = get_spec(task).recipe("pearson-combo")["loss"]
+        loss = recipes.recipe(task, "pearson-combo")["loss"]
         assert loss == {"name": "pearson-combo", "tau": p.tau, "normalization": p.normalization, "mu": p.mu}
-    assert get_spec("cqa-a").recipe("pearson")["loss"] == {"name": "pearson"}
-    assert get_spec("cqa-a").recipe("pearson")["batching"] == {"strategy": "example", "group_size": 8}
+    assert recipes.recipe("cqa-a", "pearson")["loss"] == {"name": "pearson"}
+    assert recipes.recipe("cqa-a", "pearson")["batching"] == {"strategy": "example", "group_size": 8}
 
 
 def test_base_config_switching_the_loss_drops_the_recipes_loss_fields():
@@ -182,7 +189,7 @@ def test_consumers_hold_no_copy_of_the_per_task_facts():
 
 
 def test_merge_recipes_sets_fields_on_top_without_touching_the_base():
-    from bscl.data.spec import merge_recipes
+    from bscl.experiments.cells import merge_recipes
 
     base = {"train": {"learning_rate": 2e-5, "batch_size": 30}, "loss": {"name": "bsc"}}
     merged = merge_recipes(base, {"train": {"interpolate": 0.5}}, {"data": {"hard_negatives": 3}})

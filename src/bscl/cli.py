@@ -44,8 +44,10 @@ class Parser(argparse.ArgumentParser):
 
 
 def _train(ns: argparse.Namespace) -> int:
+    from bscl.experiments import recipes
 
-    cfg = C.parse_command_line(ns.options)
+    # the task's default recipe, or the one --recipe names, from the lab's recipes files
+    cfg = C.parse_command_line(ns.options, recipe_lookup=recipes.recipe)
     from bscl.run import run_training
 
     run_training(cfg)
@@ -68,12 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=_train)
     eval_command.register(sub)
     reporting_commands.register(sub)
-    from bscl import reproduce
+    from bscl.experiments import compare, records, reproduce
 
     reproduce.register(sub)
-    from bscl import compare
-    from bscl.reporting import records
-
     compare.register(sub)
     records.register(sub)
     return parser

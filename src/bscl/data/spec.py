@@ -1,14 +1,15 @@
-"""Task specs: every fact about a named task in one place (issue 12).
+"""Task specs: every fact about a named task in one place.
 
 A :class:`TaskSpec` holds the task's loader, its metrics (the primary one chooses the checkpoint on
 dev), the label threshold, what is available on this machine (splits, what differs from the paper),
-the paper's hyperparameters (:class:`PaperSettings`), the paper's numbers and the task's *recipes*:
-named presets ``{section: {field: value}}`` over :class:`bscl.training.config.RunConfig` that
-``bscl train --data.task TASK`` starts from (:func:`bscl.training.config.base_config`).
+the paper's hyperparameters (:class:`PaperSettings`, whose :meth:`PaperSettings.recipe` is the paper's
+recipe: the preset ``{section: {field: value}}`` over :class:`bscl.training.config.RunConfig` that
+:func:`bscl.training.config.base_config` starts from) and the paper's numbers. The recipes tuned or
+tried beyond the paper's are the experiment lab's (:mod:`bscl.experiments.recipes`).
 
 The registry of specs is :data:`bscl.data.tasks.TASK_SPECS` (one module per task in
-``bscl/data/tasks/``); everything else (evaluation, reporting, ``bscl reproduce``, ``bscl compare``,
-``benchmarks/zero_shot.py``) reads the spec instead of keeping its own copy.
+``bscl/data/tasks/``); everything else (evaluation, reporting, the lab's ``bscl reproduce`` and
+``bscl compare``, ``benchmarks/zero_shot.py``) reads the spec instead of keeping its own copy.
 
 Paper: Chernyavskiy, Ilvovsky, Kalinin, Nakov, "Batch-Softmax Contrastive Loss for Pairwise Sentence
 Scoring Tasks", NAACL 2022 (hyperparameters: Sec. 5.2; numbers: Tables 2-4; ../shared/papers/NOTES.md).
@@ -110,14 +111,9 @@ class TaskSpec:
       paper (docs/tasks.md has the reasons).
     - ``paper``: the paper's hyperparameters (None for tasks the paper does not have).
     - ``paper_results``: the paper's test numbers per method, as printed (scaled to [0, 1]).
-    - ``recipes``: named presets; ``default_recipe`` is what ``bscl train --data.task NAME`` starts
-      from. "paper" = the paper's best method with its hyperparameters; "ours" = the one the lead
-      tunes (a copy of "paper" until measured better).
-    - ``peers``: the sentence-transformers recipes ``bscl compare`` runs against (loss names of
-      :data:`bscl.training.peers.PEER_LOSSES`).
     - ``split_version``: which split of the files the loader makes (1 unless a later loader split
       them otherwise); run folders and result records store it, and a record of another version is
-      not a result of the current split (:func:`bscl.reporting.records.check_record_split`).
+      not a result of the current split (:func:`bscl.experiments.records.check_record_split`).
     """
 
     name: str
@@ -133,45 +129,8 @@ class TaskSpec:
     paper_metrics: tuple[str, ...] = ()
     table_metrics: tuple[str, ...] = ()
     paper_results: Mapping[str, str] = field(default_factory=dict)
-    recipes: Mapping[str, Recipe] = field(default_factory=dict)
-    default_recipe: str | None = None
-    peers: tuple[str, ...] = ()
     split_version: int = 1
 
     def __post_init__(self) -> None:
         if self.metric not in self.metrics:
             raise ValueError(f"task spec {self.name!r}: primary metric {self.metric!r} not in metrics")
-        if self.default_recipe is not None and self.default_recipe not in self.recipes:
-            raise ValueError(f"task spec {self.name!r}: default recipe {self.default_recipe!r} is unknown")
-
-    def recipe(self, name: str | None = None) -> Recipe:
-        """A copy of the recipe ``name`` (default: ``default_recipe``; ``{}`` when the task has none)."""
-        key = name if name is not None else self.default_recipe
-        if key is None:
-            return {}
-        if key not in self.recipes:
-            raise ValueError(f"task {self.name!r} has no recipe {key!r}; recipes: {sorted(self.recipes)}")
-        return {section: dict(values) for section, values in self.recipes[key].items()}
-
-
-def merge_recipes(base: Recipe, *more: Recipe) -> Recipe:
-    """A copy of ``base`` with the fields of each of ``more`` set on top, section by section
-    (``merge_recipes(PAPER.recipe(), {"train": {"interpolate": 0.5}})`` keeps the recipe's other
-    train fields)."""
-    out = {section: dict(values) for section, values in base.items()}
-    for m in more:
-        for section, values in m.items():
-            out.setdefault(section, {}).update(values)
-    return out
-
-
-#: on top of a recipe: AdamW with its bias correction on, as the sentence-transformers peers train (the
-#: paper turns it off except for CQA; without it Adam's early steps are longer than the learning rate
-#: says: at step t by (1 - 0.9^t) / sqrt(1 - 0.999^t), ~6x at t = 24, ~2.4x at t = 192)
-BIAS_CORRECTED: Recipe = {"train": {"adam_bias_correction": True}}
-
-
-def paper_recipes(paper: PaperSettings) -> dict[str, Recipe]:
-    """The bscl recipes of a paper task: "paper" and "ours" (a placeholder for the tuned one: until the
-    lead measures a better one it is the paper's; edit it in the task's module)."""
-    return {"paper": paper.recipe(), "ours": paper.recipe()}

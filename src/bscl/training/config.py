@@ -16,6 +16,7 @@ import dataclasses
 import difflib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -473,27 +474,30 @@ def from_dict(data: dict[str, Any], base: RunConfig | None = None, source: str =
     return cfg
 
 
-def base_config(task: str | None = None, recipe: str | None = None, loss: str | None = None) -> RunConfig:
-    """RunConfig defaults with ``data.task = task`` and the task's recipe applied (issue 12).
+def base_config(
+    task: str | None = None, loss: str | None = None, recipe: dict[str, dict[str, Any]] | None = None
+) -> RunConfig:
+    """RunConfig defaults with ``data.task = task`` and a recipe applied.
 
-    The recipe (default: the spec's ``default_recipe``, "paper" for the paper's tasks) is one dict
-    ``{section: {field: value}}`` on the task's :class:`~bscl.data.spec.TaskSpec`: the paper's loss
-    with its tau / mu / normalization, kNN example shuffling with the task's group size, learning
-    rate, batch size and bias correction. ``bscl train`` starts from it; a YAML file and the command
+    ``recipe``: a ``{section: {field: value}}`` overlay (the experiment lab's named recipes,
+    :mod:`bscl.experiments.recipes`, are such dicts); None = the spec's paper recipe
+    (:meth:`bscl.data.spec.PaperSettings.recipe`: the paper's loss with its tau / mu / normalization,
+    kNN example shuffling with the task's group size, learning rate, batch size and bias correction),
+    ``{}`` for tasks without one (generic). ``bscl train`` starts from it; a YAML file and the command
     line override it. ``loss``: the loss the run will train, when it is not the recipe's; the recipe's
     loss fields are then replaced by the paper's values of the fields *that* loss takes (the
-    triplet margin, ...), so no field of another loss lingers. Tasks without a recipe (generic) get
-    the plain defaults.
+    triplet margin, ...), so no field of another loss lingers.
     """
     from bscl.data import get_spec
 
     spec = get_spec(task if task is not None else DataConfig().task)
-    values = spec.recipe(recipe)
+    if recipe is None:
+        recipe = spec.paper.recipe() if spec.paper is not None else {}
+    values = {section: dict(fields) for section, fields in recipe.items()}
     values["data"] = {**values.get("data", {}), "task": spec.name}  # a recipe may set data fields too
     if loss is not None and loss != values.get("loss", {}).get("name", loss):
         values["loss"] = spec.paper.loss_section(loss) if spec.paper is not None else {"name": loss}
-    name = recipe if recipe is not None else spec.default_recipe
-    return from_dict(values, source=f"task {spec.name!r} recipe {name!r}")
+    return from_dict(values, source=f"task {spec.name!r} recipe")
 
 
 def _read_yaml(path: str | Path) -> dict[str, Any]:
@@ -680,10 +684,19 @@ def _suggest(message: str, options: list[str]) -> str:
     return message + ("\n" + "\n".join(hints) if hints else "")
 
 
-def parse_command_line(argv: list[str], prog: str = "bscl train") -> RunConfig:
-    """``bscl train`` options -> RunConfig. Layers: ``base_config(task)`` (task from ``--data.task`` or
-    the YAML's ``data.task``) -> ``--config`` YAML -> the other options. Raises ValueError with a message
-    naming the bad option (and the closest known one for a typo)."""
+def parse_command_line(
+    argv: list[str],
+    prog: str = "bscl train",
+    recipe_lookup: Callable[[str, str | None], dict[str, dict[str, Any]]] | None = None,
+) -> RunConfig:
+    """``bscl train`` options -> RunConfig. Layers: ``base_config(task, recipe=...)`` (task from
+    ``--data.task`` or the YAML's ``data.task``) -> ``--config`` YAML -> the other options. Raises
+    ValueError with a message naming the bad option (and the closest known one for a typo).
+
+    ``recipe_lookup(task, name)``: the recipe ``--recipe NAME`` names (None: the task's default
+    recipe), as a ``{section: {field: value}}`` dict; the ``bscl`` command passes the experiment lab's
+    (:func:`bscl.experiments.recipes.recipe`). Without it the run starts from the spec's paper recipe
+    and ``--recipe`` is refused."""
     import argparse
 
     argv = _none_to_null(list(argv))
@@ -703,7 +716,15 @@ def parse_command_line(argv: list[str], prog: str = "bscl train") -> RunConfig:
         close = difflib.get_close_matches(str(loss), known_losses, n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
         raise ValueError(f"--loss.name={loss!r} is unknown; choose one of {', '.join(known_losses)}{hint}")
-    base = base_config(task, recipe=recipe, loss=loss)  # the task's recipe, for the loss the run names
+    if recipe_lookup is not None:
+        from bscl.data import get_spec
+
+        overlay = recipe_lookup(get_spec(task if task is not None else DataConfig().task).name, recipe)
+    elif recipe is not None:
+        raise ValueError(f"--recipe {recipe}: named recipes come with the bscl command (bscl train --recipe)")
+    else:
+        overlay = None
+    base = base_config(task, recipe=overlay, loss=loss)  # the task's recipe, for the loss the run names
     if config_path:
         base = from_dict(data, base, source=str(config_path))
     parser = train_parser(base, prog=prog)

@@ -1,5 +1,5 @@
 """Named tasks of the BSC paper, plus a generic loader for user data: one module per task, each with
-its :class:`~bscl.data.spec.TaskSpec` (loader, metrics, threshold, paper settings and numbers, recipes).
+its :class:`~bscl.data.spec.TaskSpec` (loader, metrics, threshold, paper settings and numbers).
 
 ``load_task(name, data_root=None, *, seed=0, **options)`` returns a :class:`~bscl.data.task.Task`.
 The data root is resolved by :func:`bscl.paths.data_root` (``--data-root`` / ``BSCL_DATA_ROOT`` /

@@ -10,10 +10,9 @@ from bscl.data.readers import (
     read_delimited,
     read_lines,
 )
-from bscl.data.spec import PaperSettings, TaskSpec, paper_recipes
+from bscl.data.spec import PaperSettings, TaskSpec
 from bscl.data.task import RankingSplit, Task, group_split, pairs_dataset
 from bscl.data.tasks.common import DEV_FRACTION, PathLike, grouped_ranking
-from bscl.data.tasks.pfcc import RANKING_PEERS
 
 
 def read_id_text(path: PathLike) -> dict[str, str]:
@@ -130,7 +129,4 @@ SPEC = TaskSpec(
     paper_metrics=("mrr",),
     table_metrics=("mrr", "p@1", "ndcg@1"),
     paper_results={"mse": "0.781", "bsc": "0.804", "combo": "0.822", "bsc random": "0.799"},
-    recipes=paper_recipes(PAPER),
-    default_recipe="paper",
-    peers=RANKING_PEERS,
 )

@@ -12,19 +12,12 @@ from bscl.data.readers import (
     read_delimited,
     xml_line,
 )
-from bscl.data.spec import PaperSettings, TaskSpec, merge_recipes, paper_recipes
+from bscl.data.spec import PaperSettings, TaskSpec
 from bscl.data.task import RankingSplit, Task, group_split, pairs_dataset
 from bscl.data.tasks.common import DEV_FRACTION, PathLike, grouped_ranking
-from bscl.data.tasks.pfcc import RANKING_PEERS
 
 CQA_A_LABELS = {"Good": 1.0, "PotentiallyUseful": 0.0, "Bad": 0.0}
 CQA_B_LABELS = {"PerfectMatch": 1.0, "Relevant": 1.0, "Irrelevant": 0.0}
-
-#: CQA's sentence-transformers recipes: the ranking peers, plus CosineSimilarityLoss, because CQA's
-#: training pairs carry labeled negatives (PFCC-S's do not) and CQA-A's best bscl recipe, MSE on the
-#: cosine, is the same loss: without this peer, the head-to-head would credit bscl with what
-#: sentence-transformers already does
-CQA_PEERS = (*RANKING_PEERS, "st-cosine")
 
 
 def _xml_text(el: Any, child: str) -> str:
@@ -274,23 +267,6 @@ SPEC_A = TaskSpec(
         "combo": "0.872",
         "bsc no shuffle": "0.816",
     },
-    recipes={
-        **paper_recipes(PAPER_A),
-        # MSE alone (the paper's second-best CQA-A row) with the paper's other settings: above the combo
-        # on dev in the 1-epoch full-data grid at seed 0 (0.6529 vs 0.6452; benchmarks/RESULTS.md)
-        "mse": PAPER_A.recipe("mse"),
-        # the best bscl recipe measured here: bscl-mse is above the paper's combo on dev over 3 seeds
-        # (0.6511 vs 0.6455) and on test (0.7306 vs 0.7259); it is the same loss as the st-cosine peer,
-        # which is level with it (0.7351 ± 0.0048; RESULTS.md, head-to-head)
-        "ours": PAPER_A.recipe("mse"),
-        # candidates against st-cosine (thirteenth session; chosen on dev): the Pearson + BSC combo
-        # (Sec. 7) and Pearson alone, with the paper's kNN grouping by question, so that a batch's
-        # correlation compares comments of one question (what MAP ranks), unlike a pointwise loss
-        "pearson-combo": PAPER_A.recipe("pearson-combo"),
-        "pearson": PAPER_A.recipe("pearson"),
-    },
-    default_recipe="ours",
-    peers=CQA_PEERS,
 )
 PAPER_B = PaperSettings(
     best_loss="combo", tau=0.07, mu=0.9, group_size=5, learning_rate=3e-5, adam_bias_correction=True
@@ -308,18 +284,4 @@ SPEC_B = TaskSpec(
     paper_metrics=("map",),
     table_metrics=("map", "mrr"),
     paper_results={"mse": "0.471", "triplet": "0.475", "bsc": "0.495", "combo": "0.496"},
-    recipes={
-        **paper_recipes(PAPER_B),
-        # the paper's recipe on the positive pairs plus 3 hard negatives each, mined with the pretrained
-        # model (--data.hard_negatives 3): extra columns of the softmax denominators. Chosen on dev at
-        # seed 0 (0.6456 vs 0.6375; K = 1: 0.6376). Over 3 seeds: higher dev, lower test than "paper"
-        # (benchmarks/RESULTS.md, head-to-head), so it is not the default
-        "hard-negatives": merge_recipes(PAPER_B.recipe(), {"data": {"hard_negatives": 3}}),
-        # the paper's recipe, then WiSE-FT at alpha 0.5 (bscl.training.wise; as PFCC-S's bscl-wise)
-        "wise": merge_recipes(PAPER_B.recipe(), {"train": {"interpolate": 0.5}}),
-        # candidate (thirteenth session): the Pearson + BSC combo of Sec. 7 with the paper's settings
-        "pearson-combo": PAPER_B.recipe("pearson-combo"),
-    },
-    default_recipe="paper",
-    peers=CQA_PEERS,
 )

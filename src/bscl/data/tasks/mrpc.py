@@ -12,7 +12,7 @@ from bscl.data.readers import (
     parse_text,
     read_table,
 )
-from bscl.data.spec import BIAS_CORRECTED, PaperSettings, TaskSpec, merge_recipes
+from bscl.data.spec import PaperSettings, TaskSpec
 from bscl.data.task import PairSplit, Task, group_split, pairs_dataset
 from bscl.data.tasks.common import DEV_FRACTION, PathLike, _subset
 
@@ -51,7 +51,6 @@ def load_mrpc(root: Path, seed: int = 0) -> Task:
 
 
 PAPER = PaperSettings(best_loss="combo", tau=0.1, mu=0.1, group_size=4)
-PEARSON_COMBO = PAPER.recipe("pearson-combo")
 SPEC = TaskSpec(
     name="mrpc",
     loader=load_mrpc,
@@ -64,17 +63,4 @@ SPEC = TaskSpec(
     paper_metrics=("f1",),
     table_metrics=("f1", "accuracy"),
     paper_results={"mse": "0.8908", "bsc": "0.8673", "combo": "0.8946"},
-    recipes={
-        "paper": PAPER.recipe(),
-        # the paper's Sec. 7 variant (its best MRPC number, F1 89.88): Pearson in place of eq. 6's MSE term
-        "pearson-combo": PEARSON_COMBO,
-        # the best measured here: Pearson + BSC, ahead of the paper's combo on dev and test (3 seeds,
-        # benchmarks/RESULTS.md, head-to-head)
-        "ours": PEARSON_COMBO,
-        # an ablation, not a candidate (fifteenth session): Pearson + BSC with AdamW's bias correction on,
-        # as the peers train, to tell how much of its lead is the loss and how much the optimizer
-        "pearson-combo-bias-corrected": merge_recipes(PEARSON_COMBO, BIAS_CORRECTED),
-    },
-    default_recipe="ours",
-    peers=("st-online-contrastive", "st-cosent", "st-mnrl"),
 )

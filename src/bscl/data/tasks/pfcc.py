@@ -9,7 +9,7 @@ from bscl.data.readers import (
     parse_text,
     read_table,
 )
-from bscl.data.spec import BIAS_CORRECTED, PaperSettings, TaskSpec, merge_recipes
+from bscl.data.spec import PaperSettings, TaskSpec
 from bscl.data.task import Task, group_split, linked_groups, pairs_dataset
 from bscl.data.tasks.common import DEV_FRACTION, positives_ranking
 
@@ -45,7 +45,7 @@ def load_pfcc(root: Path, seed: int = 0, *, train_size: int = 800) -> Task:
     The dev split keeps together the pairs linked by a tweet **or a verified claim** (split 2, see
     ``SPEC.split_version``), so that, as in test (whose claims no training pair has), no dev query's
     claim is a training target. Split 1 kept only a tweet's pairs together: 26-38% of its dev claims
-    (seeds 0-2) were training targets, and dev rewarded memorizing them (RESULTS.md, issue 12)."""
+    (seeds 0-2) were training targets, and dev rewarded memorizing them (benchmarks/RESULTS.md)."""
     pairs, facts, _titles = read_pfcc(root)
     head, tail = pairs[:train_size], pairs[train_size:]
     tr_idx, dev_idx = group_split(
@@ -82,14 +82,7 @@ def load_pfcc(root: Path, seed: int = 0, *, train_size: int = 800) -> Task:
     )
 
 
-#: ranking peers shared by PFCC-S, CQA-A and CQA-B (issue 12)
-RANKING_PEERS = ("st-mnrl", "st-cached-mnrl", "st-gist", "st-mnrl-hard")
 PAPER = PaperSettings(best_loss="bsc", tau=1.2, normalization="coordinate", mu=0.9, margin=0.6)
-WISE = merge_recipes(PAPER.recipe(), {"train": {"interpolate": 0.5}})
-ONE_HARD_NEGATIVE = {"data": {"hard_negatives": 1}}
-HARD_NEGATIVES_WISE = merge_recipes(WISE, ONE_HARD_NEGATIVE)
-#: the same with BSC's L2 normalization at tau 0.05 (MNRL's scale 20) for the paper's coordinate one at 1.2
-L2_HARD_NEGATIVES_WISE = {**HARD_NEGATIVES_WISE, "loss": {"name": "bsc", "tau": 0.05, "normalization": "l2"}}
 SPEC = TaskSpec(
     name="pfcc",
     loader=load_pfcc,
@@ -120,35 +113,4 @@ SPEC = TaskSpec(
         "bsc l2": "0.588/0.764/0.899",
         "bsc none": "0.608/0.744/0.884",
     },
-    recipes={
-        "paper": PAPER.recipe(),
-        # the paper's recipe, then WiSE-FT (bscl.training.wise): the dev-chosen weights averaged with the
-        # pretrained ones at Wortsman et al.'s fixed alpha 0.5 (not tuned here: dev is 80 queries from
-        # the training distribution and would always prefer the fine-tuned end)
-        "wise": WISE,
-        # the paper's recipe plus one hard negative per pair mined from the pool with the pretrained
-        # model (--data.hard_negatives 1, extra softmax-denominator columns: the pool's 10,381 claims
-        # are what test ranks against), without and with WiSE-FT; candidates, chosen between on dev
-        "hard-negatives": merge_recipes(PAPER.recipe(), ONE_HARD_NEGATIVE),
-        "hard-negatives-wise": HARD_NEGATIVES_WISE,
-        # candidates for a lower seed spread (fifteenth session): the same batches, hard negative and
-        # WiSE-FT, with the softmax of InfoNCE/MNRL, BSC with L2 normalization at tau 0.05 (MNRL's scale
-        # 20), or Focal-InfoNCE with its paper's margin and tau; the loss section is replaced whole
-        "l2-hard-negatives-wise": L2_HARD_NEGATIVES_WISE,
-        "focal-hard-negatives-wise": {**HARD_NEGATIVES_WISE, "loss": {"name": "focal-infonce"}},
-        # two with AdamW's bias correction on, as the peers train (BIAS_CORRECTED: with 24 steps an
-        # epoch, Adam without it steps 3-6.5x further than with it, all epoch long); over
-        # 5 seeds it cuts the test spread (0.0191 -> 0.0028; L2: 0.0145 -> 0.0066) and lowers dev
-        "hard-negatives-wise-bias-corrected": merge_recipes(HARD_NEGATIVES_WISE, BIAS_CORRECTED),
-        "l2-hard-negatives-wise-bias-corrected": merge_recipes(L2_HARD_NEGATIVES_WISE, BIAS_CORRECTED),
-        # chosen on split 2's dev (whose claims, as test's, are no training targets) by the mean over 5
-        # seeds, the paper's count: L2 + hard negative + WiSE-FT 0.6675, Focal-InfoNCE 0.6650, the
-        # paper's BSC + hard negative + WiSE-FT 0.6600 (the default in the fourteenth session), hard
-        # negatives 0.6550, WiSE-FT 0.6500, L2 bias-corrected 0.6425, bias-corrected 0.6375, the
-        # paper's recipe 0.6350 (RESULTS.md, head-to-head; one dev query is 0.0125, so a weak choice).
-        # Last, so that ``bscl compare pfcc`` runs it under its candidate's name
-        "ours": L2_HARD_NEGATIVES_WISE,
-    },
-    default_recipe="ours",
-    peers=RANKING_PEERS,
 )

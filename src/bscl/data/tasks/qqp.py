@@ -12,7 +12,7 @@ from bscl.data.readers import (
     parse_text,
     read_table,
 )
-from bscl.data.spec import PaperSettings, TaskSpec, paper_recipes
+from bscl.data.spec import PaperSettings, TaskSpec
 from bscl.data.task import PairSplit, Task, pairs_dataset
 from bscl.data.tasks.common import DEV_FRACTION, PathLike, _subset
 
@@ -96,7 +96,4 @@ SPEC = TaskSpec(
     paper_metrics=("f1",),
     table_metrics=("f1", "accuracy"),
     paper_results={"mse": "0.7429", "bsc": "0.7313", "combo": "0.7507"},
-    recipes=paper_recipes(PAPER),
-    default_recipe="paper",
-    peers=("st-online-contrastive", "st-cosent", "st-mnrl"),
 )

@@ -12,7 +12,7 @@ from bscl.data.readers import (
     parse_text,
     read_delimited,
 )
-from bscl.data.spec import BIAS_CORRECTED, PaperSettings, TaskSpec, merge_recipes, paper_recipes
+from bscl.data.spec import PaperSettings, TaskSpec
 from bscl.data.task import PairSplit, Task, pairs_dataset
 from bscl.data.tasks.common import PathLike
 
@@ -71,12 +71,4 @@ SPEC = TaskSpec(
     paper_metrics=("spearman",),
     table_metrics=("spearman",),
     paper_results={"mse": "0.8480", "bsc": "0.8326", "combo": "0.8459", "bsc then mse": "0.8571"},
-    recipes={
-        **paper_recipes(PAPER),
-        # an ablation, not a candidate (fifteenth session): the paper's recipe with AdamW's bias correction
-        # on, as the peers train, to tell how much of its lead is the loss and how much the optimizer
-        "paper-bias-corrected": merge_recipes(PAPER.recipe(), BIAS_CORRECTED),
-    },
-    default_recipe="paper",
-    peers=("st-cosine", "st-cosent", "st-angle"),
 )

@@ -10,7 +10,7 @@ from bscl.data.errors import SkipLog
 from bscl.data.readers import (
     read_lines,
 )
-from bscl.data.spec import PaperSettings, TaskSpec, paper_recipes
+from bscl.data.spec import PaperSettings, TaskSpec
 from bscl.data.task import Task, pairs_dataset
 from bscl.data.tasks.stsb import read_stsb
 
@@ -73,6 +73,4 @@ SPEC = TaskSpec(
     paper=PAPER,
     paper_metrics=("spearman",),
     table_metrics=("spearman",),
-    recipes=paper_recipes(PAPER),
-    default_recipe="paper",
 )

@@ -3,12 +3,12 @@
 Every cell of the grid is one ``bscl train`` run (:func:`bscl.run.run_training`) in
 ``OUTPUT_DIR/TASK/CELL`` with the paper's hyperparameters for the task (NOTES.md, Sec. 5.2 of the
 paper) and the cell's overrides, plus the options that fit the run to this machine (epochs, training
-subset, seeds, model). Every finished cell writes one record (:mod:`bscl.reporting.records`) under
+subset, seeds, model). Every finished cell writes one record (:mod:`bscl.experiments.records`) under
 ``RESULTS_DIR/TASK/CELL/seed-N.json`` (default ``benchmarks/results/grid``); a recorded cell of the
 same options is not re-run (so a fresh clone with the committed records trains nothing), a record of
 other options is refused before anything trains, a finished cell folder is read back and an
 interrupted cell resumes from its last checkpoint. The table (Markdown) is printed and written to
-``OUTPUT_DIR/TASK/table.md``, and the task's generated grid section of benchmarks/RESULTS.md
+``OUTPUT_DIR/TASK/table.md``, and the task's generated grid section of the results file
 (``<!-- grid:begin TASK -->``) is rebuilt from all of the task's records.
 
 The paper's numbers are for BERT-base on a GPU, 5-7 epochs and 5 seeds, and CQA was tested on
@@ -28,13 +28,22 @@ from pathlib import Path
 from typing import Any
 
 from bscl.data import TASK_SPECS, get_spec
+from bscl.experiments import records
+from bscl.experiments.cells import (
+    cell_config as layered_config,
+)
+from bscl.experiments.cells import (
+    config_difference,
+    merge_recipes,
+    option_flags,
+    run_or_skip,
+)
 from bscl.losses.modules import loss_options
-from bscl.reporting import records
 from bscl.reporting import runfolder as RF
 from bscl.reporting.atomic import atomic_write_text
 from bscl.reporting.report import format_table
-from bscl.reporting.runfolder import config_diff, write_json
-from bscl.training.config import LOSS_CONFIG_EXTRA, RunConfig, from_dict
+from bscl.reporting.runfolder import write_json
+from bscl.training.config import LOSS_CONFIG_EXTRA, RunConfig
 
 
 @dataclass
@@ -59,10 +68,7 @@ SIMCSE = {"tau": 0.05, "symmetric": False}  #: SimCSE's temperature, one directi
 
 
 def _with(base: dict[str, dict[str, Any]], **sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    out = copy.deepcopy(base)
-    for name, values in sections.items():
-        out.setdefault(name, {}).update(values)
-    return out
+    return merge_recipes(copy.deepcopy(base), sections)
 
 
 def grid(task: str) -> list[Cell]:
@@ -143,7 +149,7 @@ def cell_config(task: str, cell: Cell, ns: argparse.Namespace, folder: Path) -> 
             "train": {"model": ns.model, "output_dir": str(folder), "device": getattr(ns, "device", None)},
             "eval": {"before": False},
         }
-        return from_dict(values, source=f"reproduce {task} / {cell.name}")
+        return layered_config(values, source=f"reproduce {task} / {cell.name}")
     loss = cell.overrides.get("loss", {}).get("name", "bsc")
     values = _with(task_settings(task, loss), data={"task": task})
     for name, section in cell.overrides.items():
@@ -168,16 +174,7 @@ def cell_config(task: str, cell: Cell, ns: argparse.Namespace, folder: Path) -> 
         },
         eval={"before": False},
     )
-    return from_dict(values, source=f"reproduce {task} / {cell.name}")
-
-
-def same_config(stored: dict[str, Any] | None, wanted: dict[str, Any] | None) -> bool:
-    """Whether a finished cell's stored config is the wanted one (the run folder's guard,
-    :func:`bscl.reporting.runfolder.config_diff`: an option added to the config after the cell ran
-    counts as equal when the wanted value is that option's default; output-only options are ignored)."""
-    if stored is None or wanted is None:
-        return stored == wanted
-    return not config_diff(stored, wanted, more_seeds=False)  # a cell's seeds are its result
+    return layered_config(values, source=f"reproduce {task} / {cell.name}")
 
 
 def _comparable(config: dict[str, Any] | None, cell: Cell) -> dict[str, Any] | None:
@@ -192,15 +189,6 @@ def _comparable(config: dict[str, Any] | None, cell: Cell) -> dict[str, Any] | N
     if cell.after:
         train["model"] = f"<model of {slug(cell.after)}>"
     return out
-
-
-def config_difference(stored: dict[str, Any] | None, wanted: dict[str, Any]) -> str | None:
-    """None when ``stored`` is the config ``wanted`` (see :func:`same_config`), else the differences."""
-    if same_config(stored, wanted):
-        return None
-    return (
-        "; ".join(config_diff(stored, wanted, more_seeds=False)) if stored is not None else "no config stored"
-    )
 
 
 def _differ(stored: dict[str, Any] | None, wanted: dict[str, Any], cell: Cell) -> str | None:
@@ -226,43 +214,48 @@ def run_cell(task: str, cell: Cell, ns: argparse.Namespace, root: Path) -> dict[
     cfg = cell_config(task, cell, ns, folder)
     wanted = cfg.to_dict()
     results_dir = Path(ns.results_dir)
-    found = records.matching_record(
-        cell_records(results_dir, task, cell),
-        lambda stored: _differ(stored, wanted, cell),
-        "use another --results-dir (and --output-dir) for these options, or delete the record",
-    )
-    if found is not None:
-        print(f"{task} / {cell.name}: recorded in {found[0]}, skipped", flush=True)
-        return _as_result(found[1])
     done = folder / "cell.json"
-    if done.is_file():
-        result = json.loads(done.read_text())
-        diff = _differ(result.get("config"), wanted, cell)
-        if diff is not None:
-            raise ValueError(
-                f"{folder} was run with other options ({diff}); use another --output-dir or delete {folder}"
-            )
-    else:
+
+    def finished() -> dict[str, Any] | None:
+        return json.loads(done.read_text()) if done.is_file() else None
+
+    def run() -> dict[str, Any]:
         from bscl.run import run_training, run_zero_shot
 
         folder.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        if cell.zero_shot:
-            metrics = run_zero_shot(cfg)
-        else:
-            print(f"\n=== {task} / {cell.name}: bscl train --config {folder / 'config.yaml'}", flush=True)
-            metrics = run_training(cfg)
+        metrics = run_zero_shot(cfg) if cell.zero_shot else run_training(cfg)
         result = dict(metrics["after"])
         result["train_seconds"] = sum(s["train_seconds"] for s in metrics["seeds"].values())
         result["wall_seconds"] = time.perf_counter() - start
         result["config"] = wanted
         write_json(done, result)
-    record = records.make_record(
-        folder, slug(cell.name), side=records.ZERO_SHOT if cell.zero_shot else "bscl"
+        return result
+
+    def record(result: dict[str, Any]) -> Path:
+        made = records.make_record(
+            folder, slug(cell.name), side=records.ZERO_SHOT if cell.zero_shot else "bscl"
+        )
+        made.update(cell=cell.name, wall_seconds=result.get("wall_seconds"))
+        path = records.write_record(made, results_dir)
+        print(f"record: {path}", flush=True)
+        return path
+
+    _path, result, from_record = run_or_skip(
+        f"{task} / {cell.name}",
+        folder,
+        recorded=cell_records(results_dir, task, cell),
+        differ=lambda stored: _differ(stored, wanted, cell),
+        hint="use another --results-dir (and --output-dir) for these options, or delete the record",
+        finished=finished,
+        run=run,
+        record=record,
+        announce_finished=False,
+        announce_run=None
+        if cell.zero_shot
+        else f"\n=== {task} / {cell.name}: bscl train --config {folder / 'config.yaml'}",
     )
-    record.update(cell=cell.name, wall_seconds=result.get("wall_seconds"))
-    print(f"record: {records.write_record(record, results_dir)}", flush=True)
-    return result
+    return _as_result(result) if from_record else result
 
 
 def recorded(task: str, results_dir: Path) -> dict[str, dict[str, Any]]:
@@ -395,7 +388,7 @@ def reproduce(ns: argparse.Namespace) -> str:
             if not c.zero_shot:
                 cfg = cell_config(task, c, ns, root / slug(c.name))
                 cfg.validate()
-                print(f"{c.name}: bscl train " + " ".join(_as_options(cfg)))
+                print(f"{c.name}: bscl train " + " ".join(option_flags(cfg)))
         return ""
     results: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()
@@ -441,16 +434,6 @@ def regenerate(task: str, results_dir: Path, results_file: Path) -> None:
         print(f"grid table of {task} regenerated in {results_file}", flush=True)
 
 
-def _as_options(cfg: RunConfig) -> list[str]:
-    default = RunConfig().to_dict()
-    out = []
-    for stage, values in cfg.to_dict().items():
-        for key, value in values.items():
-            if value != default[stage][key]:
-                out.append(f"--{stage}.{key}={value}")
-    return out
-
-
 def register(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "reproduce",
@@ -474,15 +457,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--cells", default=None, help=f"comma-separated cell names (default: the whole grid). Cells: {cells}"
     )
     p.add_argument("--output-dir", default="runs/reproduce")
-    p.add_argument(
-        "--results-dir",
-        default=str(GRID_RESULTS),
-        help="the cells' records (one JSON per cell; a recorded cell of the same options is not re-run)",
-    )
-    p.add_argument(
-        "--results-file",
-        default=str(records.RESULTS_FILE),
-        help="the Markdown file whose grid tables are regenerated",
+    records.add_results_arguments(
+        p,
+        GRID_RESULTS,
+        dir_help="the cells' records (one JSON per cell; a recorded cell of the same options is not re-run)",
+        file_help="the Markdown file whose grid tables are regenerated",
     )
     p.add_argument("--data-root", default=None)
     p.add_argument("--dry-run", action="store_true", help="print each cell's bscl train options and stop")

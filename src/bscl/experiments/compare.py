@@ -1,15 +1,16 @@
-"""``bscl compare TASK``: bscl's recipes head to head with sentence-transformers' own (issue 12).
+"""``bscl compare TASK``: bscl's recipes head to head with sentence-transformers' own.
 
-Recipes of a task: ``zero-shot`` (the pretrained model, evaluated once), ``bscl-<name>`` for each recipe of its spec ("bscl-paper": the paper's best method
-and hyperparameters; "bscl-ours": the tuned one) and every sentence-transformers recipe the spec lists
-(``st-*``, :mod:`bscl.training.peers`: the library's loss classes, samplers and trainer). Every
+Recipes of a task: ``zero-shot`` (the pretrained model, evaluated once), ``bscl-<name>`` for each of
+the task's named recipes (:mod:`bscl.experiments.recipes`; "bscl-paper": the paper's best method and
+hyperparameters; "bscl-ours": the tuned one) and every sentence-transformers recipe the task's recipes
+file lists (``st-*``, :mod:`bscl.training.peers`: the library's loss classes, samplers and trainer). Every
 (recipe, seed) is one ``bscl train`` run (:func:`bscl.run.run_training`, one seed) in
 ``OUTPUT_DIR/TASK/RECIPE/seed-N`` on the same model, training data (full by default), epochs, max
 length, learning rate and batch size (the task's paper values; st-cached-mnrl trains at 128, its
 point), the same dev evaluator and dev-chosen checkpoint. Finished cells are skipped, an unfinished
 one resumes from its last checkpoint. Each finished cell writes its record
-(``benchmarks/results/TASK/RECIPE/seed-N.json``, :mod:`bscl.reporting.records`), then the tables of
-benchmarks/RESULTS.md are regenerated.
+(``RESULTS_DIR/TASK/RECIPE/seed-N.json``, :mod:`bscl.experiments.records`), then the tables of the
+results file are regenerated.
 """
 
 from __future__ import annotations
@@ -20,32 +21,36 @@ from pathlib import Path
 from typing import Any
 
 from bscl.data import get_spec
-from bscl.data.spec import merge_recipes
-from bscl.reporting import records
-from bscl.reproduce import config_difference
-from bscl.training.config import RunConfig, from_dict
+from bscl.experiments import recipes, records
+from bscl.experiments.cells import (
+    Recipe,
+    config_difference,
+    merge_recipes,
+    option_flags,
+    run_or_skip,
+)
+from bscl.experiments.cells import (
+    cell_config as layered_config,
+)
+from bscl.training.config import RunConfig
 from bscl.training.peers import PEER_LOSSES
-
-Recipe = dict[str, dict[str, Any]]
-
 
 #: the pretrained model, evaluated only (one record: it is deterministic); recipe name and record side
 ZERO_SHOT = records.ZERO_SHOT
 
 
 def recipes_of(task: str, every_peer: bool = False) -> dict[str, Recipe]:
-    """Recipe name -> ``{section: {field: value}}``: zero-shot, the spec's bscl recipes, its peers
-    (the sentence-transformers recipes the spec lists for the task; ``every_peer``: all of them, so
-    ``--recipes st-mnrl`` also runs where the spec does not list it). The default list leaves out a
+    """Recipe name -> ``{section: {field: value}}``: zero-shot, the task's bscl recipes, its peers
+    (the sentence-transformers recipes its recipes file lists; ``every_peer``: all of them, so
+    ``--recipes st-mnrl`` also runs where the file does not list it). The default list leaves out a
     bscl recipe that is the same preset as an earlier one ("ours" while it is still the paper's), so
     that ``bscl compare TASK`` does not train one recipe twice; ``every_peer`` keeps every name."""
-    spec = get_spec(task)
     out: dict[str, Recipe] = {ZERO_SHOT: {}}
-    for name in spec.recipes:
-        preset = spec.recipe(name)
+    for name in recipes.recipe_names(task):
+        preset = recipes.recipe(task, name)
         if every_peer or preset not in [v for k, v in out.items() if k.startswith("bscl-")]:
             out[f"bscl-{name}"] = preset
-    peers = list(PEER_LOSSES) if every_peer else spec.peers
+    peers = list(PEER_LOSSES) if every_peer else recipes.peers(task)
     out.update({peer: PEER_LOSSES[peer].recipe(peer) for peer in peers})
     if every_peer:
         out.update(wise_peers(task))
@@ -57,14 +62,15 @@ WISE = "-wise"  #: suffix of a sentence-transformers recipe with the task's WiSE
 
 
 def wise_peers(task: str) -> dict[str, Recipe]:
-    """``st-X-wise`` for each of the task's peers where its spec has a ``wise`` recipe: the peer
+    """``st-X-wise`` for each of the task's peers where it has a ``wise`` recipe: the peer
     recipe with the same ``--train.interpolate`` (WiSE-FT is a trainer option, not a loss, so the
     sentence-transformers side gets it too when bscl's side does; run when named in ``--recipes``)."""
-    spec = get_spec(task)
-    alpha = spec.recipes.get("wise", {}).get("train", {}).get("interpolate")
+    if "wise" not in recipes.recipe_names(task):
+        return {}
+    alpha = recipes.recipe(task, "wise").get("train", {}).get("interpolate")
     if alpha is None:
         return {}
-    return _peer_variants(spec.peers, WISE, {"train": {"interpolate": alpha}})
+    return _peer_variants(recipes.peers(task), WISE, {"train": {"interpolate": alpha}})
 
 
 UNCORRECTED = "-uncorrected"  #: suffix of a sentence-transformers recipe with the paper's AdamW
@@ -79,7 +85,7 @@ def uncorrected_peers(task: str) -> dict[str, Recipe]:
     spec = get_spec(task)
     if spec.paper is None or spec.paper.adam_bias_correction:
         return {}
-    return _peer_variants(spec.peers, UNCORRECTED, {"train": {"adam_bias_correction": False}})
+    return _peer_variants(recipes.peers(task), UNCORRECTED, {"train": {"adam_bias_correction": False}})
 
 
 def _peer_variants(peers: tuple[str, ...], suffix: str, override: Recipe) -> dict[str, Recipe]:
@@ -114,21 +120,19 @@ def cell_config(task: str, recipe: str, seed: int, ns: argparse.Namespace) -> Ru
         machine["data"]["train_subset"] = None
         machine["train"] = {k: machine["train"][k] for k in ("model", "seed", "output_dir")}
         common = {}
-    return from_dict(
-        merge_recipes(common, known[recipe], machine), source=f"compare {task} / {recipe} / seed {seed}"
-    )
+    return layered_config(common, known[recipe], machine, source=f"compare {task} / {recipe} / seed {seed}")
 
 
 def cell_dir(output_dir: str | Path, task: str, recipe: str, seed: int) -> Path:
     return Path(output_dir) / task / recipe / f"seed-{seed}"
 
 
-def finished(folder: Path) -> bool:
+def _finished_run(folder: Path) -> dict[str, Any] | None:
+    """The metrics of the finished run folder ``folder`` (with its ``config``), None when unfinished."""
     try:
-        records.read_run(folder)
+        return records.read_run(folder)
     except (FileNotFoundError, ValueError):
-        return False
-    return True
+        return None
 
 
 def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
@@ -145,7 +149,7 @@ def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
         cfg.validate()  # every cell's options are checked before the first one trains
     if ns.dry_run:
         for (recipe, seed), cfg in configs.items():
-            print(f"{recipe} seed {seed}: bscl train " + " ".join(_options(cfg)))
+            print(f"{recipe} seed {seed}: bscl train " + " ".join(option_flags(cfg)))
         return {}
     from bscl.run import run_training, run_zero_shot
 
@@ -154,29 +158,27 @@ def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
         for (recipe, seed), cfg in configs.items():
             folder = Path(cfg.train.output_dir)
             kept = records.record_path(ns.results_dir, task, recipe, seed)
-            wanted = cfg.to_dict()
-            found = records.matching_record(
-                [kept] if kept.is_file() and not ns.force else [],
-                functools.partial(config_difference, wanted=wanted),
-                "use another --results-dir (and --output-dir) for these options, or --force to replace it",
-            )
-            if found is not None:
+            zero_shot = recipe == ZERO_SHOT
+
+            def run(cfg: RunConfig = cfg, zero_shot: bool = zero_shot) -> dict[str, Any]:
+                return run_zero_shot(cfg) if zero_shot else run_training(cfg)
+
+            def record(_result: dict[str, Any], folder: Path = folder, recipe: str = recipe) -> Path:
+                made = records.make_record(folder, recipe, side=ZERO_SHOT if recipe == ZERO_SHOT else None)
+                return records.write_record(made, ns.results_dir, force=ns.force)
+
+            path, _result, _recorded = run_or_skip(
+                f"{task} / {recipe} / seed {seed}",
+                folder,
                 # the committed record is the result: a fresh clone does not train the cell again
-                print(f"{task} / {recipe} / seed {seed}: recorded in {kept}, skipped", flush=True)
-                written.setdefault(recipe, []).append(kept)
-                continue
-            if finished(folder):
-                diff = config_difference(records.read_run(folder).get("config"), wanted)
-                if diff is not None:
-                    raise ValueError(
-                        f"{folder} was run with other options ({diff}); use another --output-dir or delete {folder}"
-                    )
-                print(f"{task} / {recipe} / seed {seed}: finished, skipped", flush=True)
-            else:
-                print(f"\n=== {task} / {recipe} / seed {seed}: {folder}", flush=True)
-                run_zero_shot(cfg) if recipe == ZERO_SHOT else run_training(cfg)
-            record = records.make_record(folder, recipe, side=ZERO_SHOT if recipe == ZERO_SHOT else None)
-            path = records.write_record(record, ns.results_dir, force=ns.force)
+                recorded=[kept] if kept.is_file() and not ns.force else [],
+                differ=functools.partial(config_difference, wanted=cfg.to_dict()),
+                hint="use another --results-dir (and --output-dir) for these options, or --force to replace it",
+                finished=functools.partial(_finished_run, folder),
+                run=run,
+                record=record,
+                announce_run=f"\n=== {task} / {recipe} / seed {seed}: {folder}",
+            )
             written.setdefault(recipe, []).append(path)
     finally:
         records.regenerate(ns.results_dir, ns.results_file)
@@ -185,16 +187,6 @@ def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
     if table:
         print(f"\n{task} (records in {ns.results_dir}):\n{table}", flush=True)
     return written
-
-
-def _options(cfg: RunConfig) -> list[str]:
-    default = RunConfig().to_dict()
-    return [
-        f"--{stage}.{key}={value}"
-        for stage, values in cfg.to_dict().items()
-        for key, value in values.items()
-        if value != default[stage][key]
-    ]
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -214,8 +206,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--model", default="minilm")
     p.add_argument("--data-root", default=None)
     p.add_argument("--output-dir", default="runs/compare")
-    p.add_argument("--results-dir", default=str(records.RESULTS_DIR))
-    p.add_argument("--results-file", default=str(records.RESULTS_FILE))
+    records.add_results_arguments(p)
     p.add_argument("--force", action="store_true", help="overwrite a different record of the same cell")
     p.add_argument("--dry-run", action="store_true", help="print each cell's bscl train options and stop")
     p.set_defaults(func=lambda ns: (compare(ns), 0)[1])

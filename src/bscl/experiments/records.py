@@ -1,13 +1,15 @@
-"""Result records that accumulate, and the RESULTS.md tables generated from them (issue 12).
+"""Result records that accumulate, and the results-file tables generated from them.
 
 One finished (task, recipe, seed) run folder -> one small JSON record under
-``benchmarks/results/<task>/<recipe>/seed-<n>.json``: the resolved config, task, recipe, seed, side
+``RESULTS_DIR/<task>/<recipe>/seed-<n>.json``: the resolved config, task, recipe, seed, side
 ("bscl" or "sentence-transformers"), primary metric, dev and test metrics of the dev-chosen
 checkpoint, training seconds, package versions, git commit (``-dirty`` when tracked files differ
-from it), machine and date. Records are committed; a grid fills up over several sessions.
+from it), machine and date. Records are committed; a grid fills up over several invocations.
 
-``bscl results`` (or ``python -m bscl.reporting.records``) rebuilds every generated table of
-benchmarks/RESULTS.md between ``<!-- results:begin TASK -->`` and ``<!-- results:end -->`` (a task
+Every folder and file is an argument; the repository's ``benchmarks/results`` and
+``benchmarks/RESULTS.md`` are only the defaults of the command-line options
+(:func:`add_results_arguments`). ``bscl results`` (or ``python -m bscl.experiments.records``)
+rebuilds every generated table of the results file between ``<!-- results:begin TASK -->`` and ``<!-- results:end -->`` (a task
 with records but no markers gets a new section at the end). Records of another setting live in a
 folder of their own (``--results-dir benchmarks/results-epochs5``) and fill sections named after it
 (``<!-- results-epochs5:begin TASK -->``, :func:`table_kind`). Per task one table: recipe, n seeds,
@@ -41,6 +43,7 @@ from bscl.reporting.report import format_table, load_metrics
 
 PathLike = str | os.PathLike[str]
 
+#: the defaults of ``--results-dir`` / ``--results-file`` (the repository's committed records and tables)
 RESULTS_DIR = Path("benchmarks/results")
 RESULTS_FILE = Path("benchmarks/RESULTS.md")
 SCHEMA = 1
@@ -54,7 +57,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 #: head-to-head tables of ``bscl results``; "grid", the paper-grid tables of ``bscl reproduce``)
 BEGIN = "<!-- {kind}:begin {task} -->"
 END = "<!-- {kind}:end -->"
-GRID_KIND = "grid"  #: the marker kind of the paper-grid tables (``bscl.reproduce.regenerate``)
+GRID_KIND = "grid"  #: the marker kind of the paper-grid tables (``bscl.experiments.reproduce.regenerate``)
 
 
 def _markers(kind: str) -> re.Pattern[str]:
@@ -67,7 +70,6 @@ def _markers(kind: str) -> re.Pattern[str]:
 # --------------------------------------------------------------------------------------------------
 def read_run(run_dir: PathLike) -> dict[str, Any]:
     """``metrics.json`` of a finished run folder (clear error when unfinished)."""
-    # TODO(lead): use runfolder (bscl.reporting.runfolder, the `run` helper's reader) at merge
     metrics = load_metrics(run_dir)
     if "after" not in metrics or "best_seed" not in metrics:
         raise ValueError(
@@ -161,7 +163,7 @@ def record_path(results_dir: PathLike, task: str, recipe: str, seed: int) -> Pat
     return Path(results_dir) / task / recipe / f"seed-{seed}.json"
 
 
-def write_record(record: Mapping[str, Any], results_dir: PathLike = RESULTS_DIR, force: bool = False) -> Path:
+def write_record(record: Mapping[str, Any], results_dir: PathLike, force: bool = False) -> Path:
     """Write ``record`` atomically to its path; an existing record of the same result is kept as is,
     a different one is an error unless ``force``."""
     path = record_path(results_dir, record["task"], record["recipe"], record["seed"])
@@ -223,7 +225,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_records(results_dir: PathLike = RESULTS_DIR) -> list[dict[str, Any]]:
+def load_records(results_dir: PathLike) -> list[dict[str, Any]]:
     """Every ``<task>/<recipe>/seed-<n>.json`` under ``results_dir`` (sorted by path)."""
     out = []
     for path in sorted(Path(results_dir).glob("*/*/seed-*.json")):
@@ -317,7 +319,7 @@ def verdict(row: Summary, rows: Sequence[Summary]) -> str:
 
 
 def versus_zero_shot(row: Summary, rows: Sequence[Summary]) -> str:
-    """A trained recipe against the pretrained model (issue 12's rule for "fine-tuning helps"): "above" /
+    """A trained recipe against the pretrained model (the rule for "fine-tuning helps"): "above" /
     "below" only when its mean differs from the zero-shot score by more than its own sample standard
     deviation (zero-shot is deterministic: one record, no spread), else "level"; empty without a
     zero-shot record or for the zero-shot row itself."""
@@ -442,7 +444,7 @@ def table_kind(results_dir: PathLike) -> str:
     return name
 
 
-def regenerate(results_dir: PathLike = RESULTS_DIR, results_file: PathLike = RESULTS_FILE) -> str:
+def regenerate(results_dir: PathLike, results_file: PathLike) -> str:
     """Rebuild the generated tables of ``results_file`` from the records of ``results_dir`` (the
     sections of its :func:`table_kind`); returns the new text."""
     path = Path(results_file)
@@ -468,9 +470,20 @@ def _results(ns: argparse.Namespace) -> int:
     return 0
 
 
+def add_results_arguments(
+    p: argparse.ArgumentParser,
+    results_dir: PathLike = RESULTS_DIR,
+    dir_help: str | None = None,
+    file_help: str | None = None,
+) -> None:
+    """``--results-dir`` (default ``results_dir``) and ``--results-file``: where the records and the
+    generated tables are (the only place the repository's folders are named)."""
+    p.add_argument("--results-dir", default=str(results_dir), help=dir_help)
+    p.add_argument("--results-file", default=str(RESULTS_FILE), help=file_help)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--results-dir", default=str(RESULTS_DIR))
-    p.add_argument("--results-file", default=str(RESULTS_FILE))
+    add_results_arguments(p)
     p.add_argument(
         "--record", nargs="*", default=None, metavar="RUN_DIR", help="first record these run folders"
     )
@@ -488,7 +501,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bscl.reporting.records", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bscl.experiments.records", description=__doc__.split("\n\n")[0]
+    )
     add_arguments(p)
     ns = p.parse_args(argv)
     try:
