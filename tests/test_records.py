@@ -214,3 +214,7 @@ def test_committed_tables_regenerate_byte_identical_from_the_committed_records(t
     for task in sorted(p.name for p in (bench / "results" / "grid").iterdir()):
         reproduce.regenerate(task, bench / "results" / "grid", out)
     assert out.read_bytes() == (bench / "RESULTS.md").read_bytes()
+    ablations = tmp_path / "ABLATIONS.md"
+    ablations.write_bytes((bench / "ABLATIONS.md").read_bytes())
+    R.regenerate(bench / "results" / "ablations", ablations)
+    assert ablations.read_bytes() == (bench / "ABLATIONS.md").read_bytes()
