@@ -2,7 +2,7 @@
 
 Part 1 -- for each batch size B (default 32, 256, 1024) and each loss wrapper:
 - ``plain``: :class:`bscl.losses.STLoss` (the whole batch's activations are alive at once);
-- ``cached``: :class:`bscl.losses.CachedSTLoss` with ``--mini-batch`` texts per forward (GradCache);
+- ``cached``: :class:`bscl.losses.STLoss` with ``mini_batch_size`` = ``--mini-batch`` texts per forward (GradCache);
 a fresh subprocess loads all-MiniLM-L6-v2 (max 90 tokens), runs one untimed warm-up step (batches up to
 ``--warmup-max-batch``) and ``--steps``
 timed training steps (forward, symmetric BSC loss, backward, AdamW step) on B real STSb pairs, and
@@ -63,12 +63,12 @@ def peak_rss_mb() -> float:
 
 
 def make_loss(model, mode: str, mini_batch: int, gather: bool = False):
-    from bscl.losses import CachedSTLoss, STLoss
+    from bscl.losses import STLoss
     from bscl.losses.modules import BSCLoss
 
     inner = BSCLoss(tau=0.1)
     if mode == "cached":
-        return CachedSTLoss(model, inner, mini_batch_size=mini_batch, gather_across_processes=gather)
+        return STLoss(model, inner, mini_batch_size=mini_batch, gather_across_processes=gather)
     return STLoss(model, inner, gather_across_processes=gather)
 
 

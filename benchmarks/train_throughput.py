@@ -3,7 +3,7 @@
 Two sides, same model (all-MiniLM-L6-v2, max 90 tokens), batch, data, steps and training arguments:
 
 - ``bscl``: built the way ``bscl train`` builds it (``bscl.run.train_seed``): symmetric BSC loss
-  (tau 0.1, labeled negatives below 0.6) through ``make_st_loss``, the ``example`` batch sampler
+  (tau 0.1, labeled negatives below 0.6) through ``STLoss``, the ``example`` batch sampler
   (Algorithm 1, groups of 8) in reuse mode with its ``EmbeddingCache`` wired to the loss, and
   ``BSCLTrainer``;
 - ``bscl-pack``: the same with ``--batching.pack_by_length`` (the kNN groups are kept, but groups of
@@ -249,7 +249,8 @@ def run_side(
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     from bscl.batching import make_batch_sampler
-    from bscl.losses import build_loss, make_st_loss
+    from bscl.losses import STLoss
+    from bscl.losses.modules import build_loss
     from bscl.models import load_model
     from bscl.training import BSCLTrainer
 
@@ -264,7 +265,7 @@ def run_side(
             )
             factory.set_model(model)
             factory.samplers = GroupingLog()
-            loss = make_st_loss(model, build_loss("bsc", tau=0.1, threshold=0.6))
+            loss = STLoss(model, build_loss("bsc", tau=0.1, threshold=0.6), gather_across_processes=True)
             loss.embedding_callback = factory.embedding_cache
             args = training_args(out, batch, steps, batch_sampler=factory)
             trainer: Any = BSCLTrainer(

@@ -79,12 +79,13 @@ def loss_and_grads(model, loss, queries, answers, labels) -> tuple[torch.Tensor,
 
 
 def build(model, case: str, cached: bool, gather: bool):
-    from bscl.losses import CachedSTLoss, STLoss, build_loss
+    from bscl.losses import STLoss
+    from bscl.losses.modules import build_loss
 
     name, kwargs = CASES[case]
     inner = build_loss(name, **kwargs).double()
     if cached:
-        return CachedSTLoss(model, inner, mini_batch_size=MINI_BATCH_SIZE, gather_across_processes=gather)
+        return STLoss(model, inner, mini_batch_size=MINI_BATCH_SIZE, gather_across_processes=gather)
     return STLoss(model, inner, gather_across_processes=gather)
 
 
@@ -143,7 +144,8 @@ def train(out: str, batch_size: int, cached: bool, gather: bool) -> dict[str, An
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainingArguments
 
-    from bscl.losses import CachedSTLoss, STLoss, build_loss
+    from bscl.losses import STLoss
+    from bscl.losses.modules import build_loss
     from bscl.models import load_model
     from bscl.training import BSCLTrainer
 
@@ -157,7 +159,7 @@ def train(out: str, batch_size: int, cached: bool, gather: bool) -> dict[str, An
     )
     inner = build_loss("bsc", tau=0.1, duplicates=True, use_labels=True, trainable_tau=True)
     if cached:
-        loss = CachedSTLoss(model, inner, mini_batch_size=MINI_BATCH_SIZE, gather_across_processes=gather)
+        loss = STLoss(model, inner, mini_batch_size=MINI_BATCH_SIZE, gather_across_processes=gather)
     else:
         loss = STLoss(model, inner, gather_across_processes=gather)
     args = SentenceTransformerTrainingArguments(

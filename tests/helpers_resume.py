@@ -20,7 +20,8 @@ from datasets import Dataset
 from sentence_transformers import SentenceTransformerTrainingArguments
 from transformers import TrainerCallback
 
-from bscl.losses import CachedSTLoss, LossStateCallback, build_loss
+from bscl.losses import LossStateCallback, STLoss
+from bscl.losses.modules import build_loss
 from bscl.models import load_model
 from bscl.reporting.runfolder import last_checkpoint
 from bscl.training import BSCLTrainer
@@ -98,7 +99,7 @@ def main() -> None:
     sampler = batch_sampler(ns.reuse)
     if ns.reuse:
         sampler.set_model(model, batch_size=16)  # rows never recorded (none here) are encoded
-    loss = CachedSTLoss(model, inner, mini_batch_size=3, embedding_callback=sampler.embedding_cache)
+    loss = STLoss(model, inner, mini_batch_size=3, embedding_callback=sampler.embedding_cache)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out),
         num_train_epochs=EPOCHS,

@@ -14,7 +14,7 @@ candidates, on Python floats (IEEE float64), straight from the formulas:
 - SoftCSE: bscl's own parametrisation of the CIKM 2024 abstract (the docstrings of
   ``softcse_weight_loss`` / ``softcse_temperature_loss`` state it; the paper's functions are unknown).
 
-Semantics of the positives (issue 11 part 1), for every contrastive loss here:
+Semantics of the positives, for every contrastive loss here:
 
     text pairs T+ = {(text(q_k), text(a_k)) : y_k > t}      (all k when there are no labels)
     row i is *active* iff y_i > t (every row without labels); an inactive row adds 0 but counts in 1/m
@@ -155,7 +155,7 @@ def normalize(rows, method: str) -> Rows:
 # the batch: texts, positive pairs, candidates
 # --------------------------------------------------------------------------------------------------
 class _Batch:
-    """Texts and positives of a batch of m pairs (+ m*k extra negatives), by the issue 11 semantics."""
+    """Texts and positives of a batch of m pairs (+ m*k extra negatives), by the text-pair semantics."""
 
     def __init__(self, m, labels, threshold, q_ids, a_ids, negatives, neg_ids):
         self.m = m

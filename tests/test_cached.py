@@ -1,4 +1,4 @@
-"""Gradient caching (CachedSTLoss): same loss and same gradients as the plain STLoss on the same batch."""
+"""Gradient caching (STLoss with mini_batch_size): same loss and same gradients as the plain STLoss on the same batch."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datasets import Dataset
 from sentence_transformers import SentenceTransformerTrainingArguments
 from sentence_transformers.base.losses.gradcache import _create_minibatch
 
-from bscl.losses import CachedSTLoss, STLoss, build_loss, text_ids
+from bscl.losses import STLoss, text_ids
+from bscl.losses.modules import build_loss
 from bscl.models import load_model
 from bscl.training import BSCLTrainer
 
@@ -22,7 +23,7 @@ ANSWERS = [
 ]  # fmt: skip
 LABELS = [1.0, 0.9, 0.2, 1.0, 0.7, 0.0, 0.8, 1.0, 0.6, 0.3, 1.0, 0.9, 0.1, 1.0]
 
-# every in-batch loss of the core issue, with the options that touch the whole batch
+# every in-batch loss, with the options that touch the whole batch
 CASES = {
     "bsc": ("bsc", {"tau": 0.1}),
     "bsc-labels-dups-coordinate-tau": (
@@ -98,7 +99,7 @@ def test_cached_equals_plain_loss_and_gradients(tiny, case):
     want_value, want_grads = _run(tiny, plain, labels)
     assert any(n.startswith("loss.") for n in want_grads) == kwargs.get("trainable_tau", False)
     for mini_batch_size in (1, 4, 64):
-        cached = CachedSTLoss(tiny, build_loss(name, **kwargs).double(), mini_batch_size=mini_batch_size)
+        cached = STLoss(tiny, build_loss(name, **kwargs).double(), mini_batch_size=mini_batch_size)
         value, grads = _run(tiny, cached, labels)
         torch.testing.assert_close(value, want_value, atol=1e-9, rtol=1e-9)
         _assert_same(grads, want_grads)
@@ -114,7 +115,7 @@ def test_duplicates_are_found_on_the_full_batch(tiny):
     kwargs = {"tau": 0.1, "duplicates": True, "use_labels": True, "symmetric": True}
     labels = torch.tensor(LABELS, dtype=torch.float64)
     want, _ = _run(tiny, STLoss(tiny, build_loss("focal-infonce", **kwargs)), labels)
-    got, _ = _run(tiny, CachedSTLoss(tiny, build_loss("focal-infonce", **kwargs), mini_batch_size=1), labels)
+    got, _ = _run(tiny, STLoss(tiny, build_loss("focal-infonce", **kwargs), mini_batch_size=1), labels)
     no_dups, _ = _run(
         tiny, STLoss(tiny, build_loss("focal-infonce", **{**kwargs, "duplicates": False})), labels
     )
@@ -133,7 +134,7 @@ def test_dropout_replays_the_first_pass(tiny):
     loss_kwargs = {"tau": 0.1, "trainable_tau": True}
     tiny.train()
     try:
-        cached = CachedSTLoss(tiny, build_loss("bsc", **loss_kwargs), mini_batch_size=mini_batch_size)
+        cached = STLoss(tiny, build_loss("bsc", **loss_kwargs), mini_batch_size=mini_batch_size)
         torch.manual_seed(123)
         value, grads = _run(tiny, cached, None)
 
@@ -169,15 +170,13 @@ def test_no_grad_evaluation_returns_the_plain_value(tiny):
     labels = torch.tensor(LABELS, dtype=torch.float64)
     with torch.no_grad():
         want = STLoss(tiny, build_loss("bsc", **kwargs))(_features(tiny), labels)
-        got = CachedSTLoss(tiny, build_loss("bsc", **kwargs), mini_batch_size=3)(_features(tiny), labels)
+        got = STLoss(tiny, build_loss("bsc", **kwargs), mini_batch_size=3)(_features(tiny), labels)
     torch.testing.assert_close(got, want)
 
 
 def test_embedding_callback_gets_the_full_batch_once(tiny):
     calls = []
-    cached = CachedSTLoss(
-        tiny, "bsc", mini_batch_size=4, embedding_callback=lambda q, a: calls.append((q, a))
-    )
+    cached = STLoss(tiny, "bsc", mini_batch_size=4, embedding_callback=lambda q, a: calls.append((q, a)))
     cached(_features(tiny), None).backward()
     assert len(calls) == 1 and calls[0][0].shape == (len(QUERIES), 32) and not calls[0][0].requires_grad
     with torch.no_grad():  # evaluation batches are not training embeddings
@@ -195,7 +194,7 @@ def test_text_ids_do_not_depend_on_padding_or_batch(tiny):
 
 def test_bad_mini_batch_size(tiny):
     with pytest.raises(ValueError, match="mini_batch_size"):
-        CachedSTLoss(tiny, "bsc", mini_batch_size=0)
+        STLoss(tiny, "bsc", mini_batch_size=0)
 
 
 def _no_dropout_tiny():
@@ -214,7 +213,7 @@ def test_trainer_with_cached_loss_matches_plain_training(tmp_path):
     for cached in (False, True):
         model = _no_dropout_tiny()
         inner = build_loss("combo", tau=0.1, mu=0.5, duplicates=True, trainable_tau=True)
-        loss = CachedSTLoss(model, inner, mini_batch_size=3) if cached else STLoss(model, inner)
+        loss = STLoss(model, inner, mini_batch_size=3) if cached else STLoss(model, inner)
         args = SentenceTransformerTrainingArguments(
             output_dir=str(tmp_path / str(cached)),
             max_steps=3,
@@ -239,13 +238,14 @@ def test_trainer_with_cached_loss_matches_plain_training(tmp_path):
         torch.testing.assert_close(w_cached[name], value, atol=1e-5, rtol=1e-5, msg=name)
 
 
-def test_make_st_loss_picks_the_wrapper(tiny):
-    from bscl.losses import make_st_loss
-
-    plain = make_st_loss(tiny, "bsc", tau=0.05)
-    cached = make_st_loss(tiny, "bsc", mini_batch_size=8, tau=0.05)
-    assert type(plain) is STLoss and type(cached) is CachedSTLoss
-    assert cached.mini_batch_size == 8 and cached.gather_across_processes and plain.gather_across_processes
+def test_mini_batch_size_turns_gradient_caching_on(tiny):
+    plain = STLoss(tiny, "bsc", tau=0.05)
+    cached = STLoss(tiny, "bsc", mini_batch_size=8, tau=0.05)
+    assert not plain.uses_gradient_cache and cached.uses_gradient_cache and cached.mini_batch_size == 8
+    assert (
+        not plain.gather_across_processes
+        and STLoss(tiny, "bsc", gather_across_processes=True).gather_across_processes
+    )
     assert cached.loss.tau == pytest.approx(0.05)
 
 
@@ -253,10 +253,10 @@ def test_one_mini_batch_runs_the_plain_loss_without_a_second_forward(tiny):
     calls = []
     handle = tiny.register_forward_hook(lambda *_: calls.append(1))
     try:
-        CachedSTLoss(tiny, "bsc", mini_batch_size=len(QUERIES))(_features(tiny), None).backward()
+        STLoss(tiny, "bsc", mini_batch_size=len(QUERIES))(_features(tiny), None).backward()
         assert len(calls) == 2  # one forward per column
         calls.clear()
-        CachedSTLoss(tiny, "bsc", mini_batch_size=len(QUERIES) - 1)(_features(tiny), None).backward()
+        STLoss(tiny, "bsc", mini_batch_size=len(QUERIES) - 1)(_features(tiny), None).backward()
         assert len(calls) == 8  # 2 mini-batches per column, embedded twice
     finally:
         handle.remove()
@@ -328,7 +328,7 @@ def test_negative_columns_plain_equals_functional_and_cached(tiny, case):
     pairs_only = STLoss(tiny, build_loss(name, **kwargs).double())(_features(tiny), labels)
     assert not torch.allclose(pairs_only.detach(), want_value)
     for mini_batch_size in (1, 5, 64):
-        cached = CachedSTLoss(tiny, build_loss(name, **kwargs).double(), mini_batch_size=mini_batch_size)
+        cached = STLoss(tiny, build_loss(name, **kwargs).double(), mini_batch_size=mini_batch_size)
         value, grads = _run_negatives(tiny, cached, labels)
         torch.testing.assert_close(value, want_value, atol=1e-9, rtol=1e-9)
         _assert_same(grads, want_grads)

@@ -1,4 +1,4 @@
-"""Degenerate batches in every dtype: finite values, finite gradients, defined values (issue 15 part 1).
+"""Degenerate batches in every dtype: finite values, finite gradients, defined values.
 
 Grid: every loss x every normalization (where the loss has one) x {batch of 1, identical rows,
 constant column, zero vectors, huge magnitudes} x {float64, float32, bfloat16, float16}.
@@ -15,7 +15,7 @@ row = 0 with a zero gradient.
 Decided per case (no case raises a ValueError: every cell has a defined, finite value):
 - ``huge``: |x| ~ 1e20 (float16 cannot hold it: min(1e20, max / 16) = 4094 there). Every normalization
   except ``none`` is scale-invariant, so the value must equal that of the unscaled batch; normalising
-  to zero vectors (x^2 overflows) is the silent error of issue 15.
+  to zero vectors (x^2 overflows) is a silent error.
 - ``none`` x ``huge`` outside float64: the logits (~1e40 / tau) do not fit the dtype, so no finite
   answer can be computed in it. There the value may be non-finite (the trainer's non-finite guard must
   stop the run), but a finite value must still be the right one: never a silently wrong number.

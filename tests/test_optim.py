@@ -8,7 +8,8 @@ import torch
 from datasets import Dataset
 from sentence_transformers import SentenceTransformerTrainingArguments
 
-from bscl.losses import STLoss, build_loss
+from bscl.losses import STLoss
+from bscl.losses.modules import build_loss
 from bscl.models import load_model
 from bscl.training import BSCLTrainer
 from bscl.training.optim import AdamW

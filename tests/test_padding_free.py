@@ -9,7 +9,8 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
-from bscl.losses import CachedSTLoss, STLoss, build_loss
+from bscl.losses import STLoss
+from bscl.losses.modules import build_loss
 from bscl.models import load_model
 from bscl.padding_free import (
     ATTENTION_NAME,
@@ -225,7 +226,7 @@ def test_save_and_load_with_plain_sentence_transformer(tmp_path):
 
 
 def test_cached_loss_with_padding_free_equals_plain_loss():
-    """CachedSTLoss slices padded mini-batches; each one runs padding-free: same loss and gradients."""
+    """STLoss with gradient caching slices padded mini-batches; each one runs padding-free: same loss and gradients."""
     padded_model = load_model("tiny").double()
     free_model = load_model("tiny", padding_free=True).double()
     queries = features_of(padded_model, TEXTS)
@@ -234,7 +235,10 @@ def test_cached_loss_with_padding_free_equals_plain_loss():
     results = []
     for model, loss in (
         (padded_model, STLoss(padded_model, build_loss("bsc", tau=0.1, use_labels=True, threshold=0.6))),
-        (free_model, CachedSTLoss(free_model, build_loss("bsc", tau=0.1, use_labels=True, threshold=0.6), 2)),
+        (
+            free_model,
+            STLoss(free_model, build_loss("bsc", tau=0.1, use_labels=True, threshold=0.6), mini_batch_size=2),
+        ),
     ):
         model.eval()
         model.zero_grad(set_to_none=True)

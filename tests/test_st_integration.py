@@ -8,8 +8,9 @@ from datasets import Dataset
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainingArguments
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-from bscl.losses import STLoss, build_loss, text_ids
+from bscl.losses import STLoss, text_ids
 from bscl.losses import functional as F
+from bscl.losses.modules import build_loss
 from bscl.models import load_model
 from bscl.training import BSCLTrainer
 
@@ -124,6 +125,7 @@ LOSS_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(LOSS_CASES))
 def test_training_lowers_the_loss_and_saves_a_loadable_model(case, tmp_path):
     name = case.split("-labels")[0].split("-trainable")[0]

@@ -13,7 +13,7 @@ from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimil
 
 import bscl.losses as L
 from bscl.losses import modules as M
-from bscl.losses.st import CITATIONS, TEMPERATURE_LR_REGEX, loss_options
+from bscl.losses.st import TEMPERATURE_LR_REGEX, _constructor_options
 from bscl.models import load_model
 
 PAIRS = [
@@ -67,7 +67,7 @@ def test_public_names_are_model_first_and_embedding_classes_stay_in_modules():
 @pytest.mark.parametrize("name", sorted(M.LOSSES))
 def test_config_dict_holds_the_embedding_class_defaults_and_the_given_options(name):
     cls = L.ST_LOSSES[name]
-    options = loss_options(M.LOSSES[name])
+    options = _constructor_options(M.LOSSES[name])
     loss = cls(tiny())
     defaults = {n: p.default for n, p in options.items() if p.default is not p.empty}
     assert loss.get_config_dict() == defaults
@@ -107,10 +107,49 @@ def test_each_loss_cites_its_paper(cls, needle):
         assert "Chernyavskiy" not in cls(tiny()).citation
 
 
-def test_every_registered_loss_has_a_citation():
-    assert set(M.LOSSES) <= set(CITATIONS)
+def test_every_registered_loss_carries_its_name_citation_and_kind():
+    for name, cls in M.LOSSES.items():
+        assert cls.name == name and cls.citation.startswith("@inproceedings{")
+        # contrastive <=> an in-batch softmax with a temperature
+        assert M.is_contrastive(name) is cls.contrastive is ("tau" in M.loss_options(name))
+    assert M.contrastive_names() == [n for n in M.LOSSES if n not in ("mse", "triplet", "pearson")]
+    with pytest.raises(ValueError, match="unknown"):
+        M.is_contrastive("nope")
 
 
+def _examples(module) -> list[str]:
+    """The code blocks (``Example::``) of a module's docstring."""
+    import textwrap
+
+    blocks = []
+    for part in (module.__doc__ or "").split("Example::\n")[1:]:
+        lines = []
+        for line in part.splitlines()[1:]:
+            if line and not line.startswith("    "):
+                break
+            lines.append(line)
+        blocks.append(textwrap.dedent("\n".join(lines)))
+    return blocks
+
+
+@pytest.mark.parametrize("module", ["bscl.losses.modules", "bscl.losses.st"])
+def test_docstring_examples_run(module, tmp_path, monkeypatch):
+    import importlib
+
+    from datasets import Dataset
+
+    monkeypatch.chdir(tmp_path)  # the trainer's default output folder
+    blocks = _examples(importlib.import_module(module))
+    assert blocks
+    train_dataset = Dataset.from_dict(
+        {"sentence1": ["a cat", "a dog"], "sentence2": ["one cat", "one dog"], "label": [1.0, 0.0]}
+    )
+    for code in blocks:
+        namespace = {"model": tiny(), "train_dataset": train_dataset}
+        exec(compile(code, f"<{module} example>", "exec"), namespace)  # noqa: S102 - the docstring's own code
+
+
+@pytest.mark.slow
 def test_model_card_names_loss_settings_paper_and_evaluator(tmp_path, data):
     model = tiny()
     loss = L.FocalInfoNCELoss(model, tau=0.07, margin=0.2)
@@ -138,6 +177,7 @@ def test_named_models_set_base_model():
     assert model.model_card_data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
 
 
+@pytest.mark.slow
 def test_trainable_temperature_gets_its_own_learning_rate_in_a_plain_trainer(tmp_path, data):
     model = tiny()
     loss = L.BSCLoss(model, trainable_tau=True)
@@ -156,6 +196,7 @@ def test_trainable_temperature_gets_its_own_learning_rate_in_a_plain_trainer(tmp
     assert log_tau.item() != before
 
 
+@pytest.mark.slow
 def test_bf16_autocast_on_cpu(tmp_path, data):
     model = tiny()
     seen: list[tuple[bool, torch.dtype]] = []
@@ -177,6 +218,7 @@ def test_bf16_autocast_on_cpu(tmp_path, data):
     )
 
 
+@pytest.mark.slow
 def test_mine_hard_negatives_default_output_trains(tmp_path, data):
     """Needs the multi-column STLoss of the ``loss`` branch (anchor, positive, negative_1..k)."""
     from sentence_transformers.util import mine_hard_negatives

@@ -49,9 +49,9 @@ from bscl.data import Task, load_task
 from bscl.data.task import recording_reads
 from bscl.evaluation import build_evaluator, evaluate
 from bscl.evaluation.evaluators import EncodeCache
-from bscl.losses import LossStateCallback, make_st_loss
+from bscl.losses import LossStateCallback, STLoss
 from bscl.losses.functional import binarize
-from bscl.losses.modules import EmbeddingLoss, build_loss, loss_options
+from bscl.losses.modules import EmbeddingLoss, build_loss, is_contrastive
 from bscl.models import load_model
 from bscl.paths import data_root
 from bscl.reporting import runfolder as RF
@@ -245,7 +245,7 @@ def check_training_data(cfg: RunConfig, task: Task) -> None:
     check_batch_fits(cfg, trains_on, what)
     if lo.name in PEER_LOSSES:  # sentence-transformers' own recipes check their data themselves
         return
-    contrastive = "tau" in loss_options(lo.name)
+    contrastive = is_contrastive(lo.name)
     if contrastive and tr.batch_size * world < 2:
         raise ValueError(
             f"--train.batch_size=1 with --loss.name {lo.name}: a batch of one pair has no in-batch "
@@ -333,7 +333,12 @@ def train_seed(
     loss = (
         peer.loss
         if peer is not None
-        else make_st_loss(model, loss_from_config(cfg, task), mini_batch_size=tr.mini_batch_size)
+        else STLoss(
+            model,
+            loss_from_config(cfg, task),
+            mini_batch_size=tr.mini_batch_size,
+            gather_across_processes=True,  # acts only under an initialised process group (torchrun)
+        )
     )
 
     strategy = cfg.batching.strategy

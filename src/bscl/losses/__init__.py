@@ -1,48 +1,36 @@
-"""Losses on embeddings: functional core, ``nn.Module`` wrappers, sentence-transformers adapters."""
+"""Losses for sentence-transformers: the model-first classes, :class:`STLoss`, and two submodules.
 
-from bscl.losses import functional
-from bscl.losses.adapters import LossStateCallback, STLoss, text_ids
-from bscl.losses.cached import CachedSTLoss, make_st_loss
-from bscl.losses.modules import (
-    LOSSES,
-    BSCLoss,
-    ComboLoss,
-    EmbeddingLoss,
-    FocalInfoNCELoss,
-    MSELoss,
-    PearsonComboLoss,
-    PearsonLoss,
-    SoftCSETemperatureLoss,
-    SoftCSEWeightLoss,
-    Temperature,
-    TripletLoss,
-    build_loss,
-)
+- ``bscl.losses.BSCLoss(model, tau=0.1)``, ``ComboLoss``, ... (:data:`ST_LOSSES`): the losses at the
+  sentence-transformers level, for ``SentenceTransformerTrainer(loss=...)``; :class:`STLoss` wraps any
+  embedding loss (optionally with gradient caching); see :mod:`bscl.losses.st`.
+- :mod:`bscl.losses.modules`: the same losses on embeddings (``nn.Module``), their options, defaults,
+  names (``LOSSES``) and citations.
+- :mod:`bscl.losses.functional`: the pure functional core on ``(m, d)`` tensors.
+"""
 
-# --- sentence-transformers-style losses (cli branch): the public BSCLoss, ComboLoss, ... are model-first
-# (``BSCLoss(model, tau=0.1)``); the embedding-level classes stay in bscl.losses.modules ---------------
-from bscl.losses.st import (  # noqa: F811 (replaces the embedding-level names above)
+from bscl.losses import functional, modules
+from bscl.losses.hashing import text_ids
+from bscl.losses.st import (
     ST_LOSSES,
     TEMPERATURE_LR_REGEX,
     BSCLoss,
     ComboLoss,
     FocalInfoNCELoss,
+    LossStateCallback,
     MSELoss,
+    PearsonComboLoss,
     PearsonLoss,
     SoftCSETemperatureLoss,
     SoftCSEWeightLoss,
-    STStyleLoss,
+    STLoss,
     TripletLoss,
 )
 
-# --- end of the sentence-transformers-style block ---------------------------------------------------
-
 __all__ = [
-    "LOSSES",
+    "ST_LOSSES",
+    "TEMPERATURE_LR_REGEX",
     "BSCLoss",
-    "CachedSTLoss",
     "ComboLoss",
-    "EmbeddingLoss",
     "FocalInfoNCELoss",
     "LossStateCallback",
     "MSELoss",
@@ -51,12 +39,8 @@ __all__ = [
     "STLoss",
     "SoftCSETemperatureLoss",
     "SoftCSEWeightLoss",
-    "Temperature",
     "TripletLoss",
-    "build_loss",
     "functional",
-    "make_st_loss",
+    "modules",
     "text_ids",
 ]
-# cli branch: the names of the sentence-transformers-style block above
-__all__ += ["ST_LOSSES", "STStyleLoss", "TEMPERATURE_LR_REGEX"]

@@ -1,9 +1,10 @@
 """Pure functional core of every loss in bscl.
 
 Every function here takes embeddings (and labels / text ids), never a model, and returns a scalar
-tensor. The ``nn.Module`` wrappers in :mod:`bscl.losses.modules` hold the hyper-parameters (and a
-trainable temperature); the adapters in :mod:`bscl.losses.adapters` plug them into
-sentence-transformers' ``SentenceTransformerTrainer``.
+tensor. The ``nn.Module`` wrappers in :mod:`bscl.losses.modules` hold the hyper-parameters, their
+defaults (and a trainable temperature); :mod:`bscl.losses.st` plugs them into sentence-transformers'
+``SentenceTransformerTrainer``. The SoftCSE sharpness ``beta`` / slope ``gamma`` have no default here:
+their defaults are the modules' (one place).
 
 Batch layout (all losses)
 -------------------------
@@ -588,7 +589,7 @@ def softcse_weight_loss(
     a: Tensor,
     tau: float | Tensor = 0.05,
     *,
-    beta: float = 0.0,
+    beta: float,
     labels: Tensor | None = None,
     threshold: float = 0.5,
     q_ids: Tensor | None = None,
@@ -649,7 +650,7 @@ def softcse_temperature_loss(
     a: Tensor,
     tau: float | Tensor = 0.05,
     *,
-    gamma: float = 0.0,
+    gamma: float,
     labels: Tensor | None = None,
     threshold: float = 0.5,
     q_ids: Tensor | None = None,

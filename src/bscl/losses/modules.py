@@ -5,12 +5,25 @@ Each loss class owns its options and their defaults in ONE place: its options da
 parameters (the class's signature is the dataclass's). The config layer derives ``LossConfig`` and
 the ``--loss.*`` options from these dataclasses (:func:`loss_options`, :func:`option_help`), and a
 configuration is validated by building the loss. Each module holds a :class:`Temperature` (fixed
-or trainable) where it has one, and is called on embeddings::
+or trainable) where it has one, and is called on embeddings
+``loss(q, a, labels=None, q_ids=None, a_ids=None, negatives=None, neg_ids=None)``.
 
+Example::
+
+    import torch
+    from bscl.losses.modules import BSCLoss, build_loss
+
+    q = torch.randn(8, 32, requires_grad=True)  # (m, d) embeddings of the first texts of 8 pairs
+    a = torch.randn(8, 32, requires_grad=True)  # (m, d) embeddings of the second texts
+    labels = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0])
     loss = BSCLoss(tau=0.1, symmetric=True)
-    value = loss(q, a, labels=None, q_ids=None, a_ids=None, negatives=None, neg_ids=None)
+    loss(q, a, labels).backward()
+    hard = build_loss("focal-infonce", margin=0.3)(q, a, negatives=torch.randn(8, 2, 32))  # (m, k, d)
 
-To train a SentenceTransformer with one of them, wrap it in :class:`bscl.losses.adapters.STLoss`.
+Every class carries its registry ``name``, the BibTeX ``citation`` of its paper, whether it is
+``contrastive`` (in-batch softmax: takes a temperature and extra negative columns) and whether it
+``requires_labels``. To train a SentenceTransformer with one of them, wrap it in
+:class:`bscl.losses.STLoss` (or use the model-first class of the same name, ``bscl.losses.BSCLoss``).
 """
 
 from __future__ import annotations
@@ -28,6 +41,37 @@ from torch import Tensor, nn
 
 from bscl.losses import functional as F
 from bscl.losses.functional import LossOptionError
+
+_BSC = """@inproceedings{chernyavskiy-etal-2022-batch,
+    title = "Batch-Softmax Contrastive Loss for Pairwise Sentence Scoring Tasks",
+    author = "Chernyavskiy, Anton and Ilvovsky, Dmitry and Kalinin, Pavel and Nakov, Preslav",
+    booktitle = "Proceedings of the 2022 Conference of the North American Chapter of the Association for Computational Linguistics: Human Language Technologies",
+    year = "2022",
+    publisher = "Association for Computational Linguistics",
+    url = "https://aclanthology.org/2022.naacl-main.9",
+}"""
+_FOCAL = """@inproceedings{hou-li-2023-focal-infonce,
+    title = "Improving Contrastive Learning of Sentence Embeddings with Focal-InfoNCE",
+    author = "Hou, Pengyue and Li, Xingyu",
+    booktitle = "Findings of the Association for Computational Linguistics: EMNLP 2023",
+    year = "2023",
+    url = "https://arxiv.org/abs/2310.06918",
+}"""
+_SOFTCSE = """@inproceedings{zhuang-etal-2024-softcse,
+    title = "Not All Negatives are Equally Negative: Soft Contrastive Learning for Unsupervised Sentence Representations",
+    author = "Zhuang, Haojie and Zhang, Wei Emma and Yang, Jian and Chen, Weitong and Sheng, Quan Z.",
+    booktitle = "Proceedings of the 33rd ACM International Conference on Information and Knowledge Management (CIKM 2024)",
+    pages = "3591--3601",
+    year = "2024",
+}"""
+_SBERT = """@inproceedings{reimers-2019-sentence-bert,
+    title = "Sentence-BERT: Sentence Embeddings using Siamese BERT-Networks",
+    author = "Reimers, Nils and Gurevych, Iryna",
+    booktitle = "Proceedings of the 2019 Conference on Empirical Methods in Natural Language Processing",
+    year = "2019",
+    publisher = "Association for Computational Linguistics",
+    url = "https://arxiv.org/abs/1908.10084",
+}"""
 
 TauParametrization = Literal["log", "alpha"]
 TAU_PARAMETRIZATIONS: tuple[str, ...] = ("log", "alpha")
@@ -206,12 +250,17 @@ class EmbeddingLoss(nn.Module):
     """Base class: a loss on a batch of pair embeddings ``(q, a)`` with optional labels, text ids and
     extra negatives. The constructor takes the fields of :attr:`Options` (its signature)."""
 
+    #: the loss's name in :data:`LOSSES` (``--loss.name``)
+    name: ClassVar[str]
+    #: BibTeX of the loss's paper (the model card of a trained model cites it)
+    citation: ClassVar[str] = _BSC
     #: the options dataclass: its fields are the constructor's parameters, with their defaults
     Options: ClassVar[type] = NoOptions
     #: whether the loss needs labels (the adapter raises a clear error when the data has none)
     requires_labels: ClassVar[bool] = False
-    #: whether the loss takes extra negative text columns ``(m, k, d)``
-    accepts_negatives: ClassVar[bool] = False
+    #: an in-batch contrastive loss: a softmax over the batch with a temperature, which takes extra
+    #: negative text columns ``(m, k, d)`` (the one answer to "is this loss contrastive")
+    contrastive: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -255,7 +304,7 @@ class EmbeddingLoss(nn.Module):
         if negatives is not None:
             raise ValueError(
                 f"{type(self).__name__} scores (first text, second text) pairs and takes no extra negative "
-                "columns; drop them or use a contrastive loss (bsc, combo, pearson-combo, softcse-*, focal-infonce)"
+                f"columns; drop them or use a contrastive loss ({', '.join(contrastive_names())})"
             )
 
     @property
@@ -276,7 +325,7 @@ class _Contrastive(EmbeddingLoss):
 
     functional: ClassVar[Any]
     Options: ClassVar[type] = ContrastiveOptions
-    accepts_negatives = True
+    contrastive = True
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -318,12 +367,16 @@ class BSCLoss(_Contrastive):
     threshold: 0.5 here, the task's binarization threshold from the CLI.
     """
 
+    name = "bsc"
+
     functional = staticmethod(F.bsc_loss)
     Options = BSCOptions
 
 
 class ComboLoss(_Contrastive):
     """``mu * BSC + (1 - mu) * MSE`` (eq. 6); see :func:`bscl.losses.functional.combo_loss`."""
+
+    name = "combo"
 
     functional = staticmethod(F.combo_loss)
     Options = ComboOptions
@@ -333,6 +386,8 @@ class ComboLoss(_Contrastive):
 class PearsonComboLoss(_Contrastive):
     """``mu * BSC + (1 - mu) * (1 - Pearson)`` (Sec. 7); see :func:`~bscl.losses.functional.pearson_combo_loss`."""
 
+    name = "pearson-combo"
+
     functional = staticmethod(F.pearson_combo_loss)
     Options = ComboOptions
     requires_labels = True
@@ -341,12 +396,18 @@ class PearsonComboLoss(_Contrastive):
 class SoftCSEWeightLoss(_Contrastive):
     """SoftCSE with per-negative weights (our reading); see :func:`~bscl.losses.functional.softcse_weight_loss`."""
 
+    name = "softcse-weight"
+    citation = _SOFTCSE
+
     functional = staticmethod(F.softcse_weight_loss)
     Options = SoftCSEWeightOptions
 
 
 class SoftCSETemperatureLoss(_Contrastive):
     """SoftCSE with per-negative temperatures (our reading); see :func:`~bscl.losses.functional.softcse_temperature_loss`."""
+
+    name = "softcse-temperature"
+    citation = _SOFTCSE
 
     functional = staticmethod(F.softcse_temperature_loss)
     Options = SoftCSETemperatureOptions
@@ -355,12 +416,18 @@ class SoftCSETemperatureLoss(_Contrastive):
 class FocalInfoNCELoss(_Contrastive):
     """Focal-InfoNCE (Hou and Li, 2023); see :func:`bscl.losses.functional.focal_infonce_loss`."""
 
+    name = "focal-infonce"
+    citation = _FOCAL
+
     functional = staticmethod(F.focal_infonce_loss)
     Options = FocalOptions
 
 
 class MSELoss(EmbeddingLoss):
     """``mean_i (cos(q_i, a_i) - y_i)^2``: SBERT's CosineSimilarityLoss on graded labels."""
+
+    name = "mse"
+    citation = _SBERT
 
     requires_labels = True
 
@@ -371,6 +438,9 @@ class MSELoss(EmbeddingLoss):
 
 class TripletLoss(EmbeddingLoss):
     """Cosine triplet loss with anchor grouping; see :func:`bscl.losses.functional.triplet_loss`."""
+
+    name = "triplet"
+    citation = _SBERT
 
     Options = TripletOptions
     requires_labels = True
@@ -390,6 +460,8 @@ class TripletLoss(EmbeddingLoss):
 class PearsonLoss(EmbeddingLoss):
     """``1 - Pearson(cos, y)`` over the batch; see :func:`bscl.losses.functional.pearson_loss`."""
 
+    name = "pearson"
+
     requires_labels = True
 
     def forward(self, q, a, labels=None, q_ids=None, a_ids=None, negatives=None, neg_ids=None):
@@ -397,18 +469,26 @@ class PearsonLoss(EmbeddingLoss):
         return F.pearson_loss(q, a, self._labels(labels))
 
 
-#: loss names used by the CLI and configs
+#: every loss by its name (``--loss.name``), in the order the CLI lists them
 LOSSES: dict[str, type[EmbeddingLoss]] = {
-    "bsc": BSCLoss,
-    "combo": ComboLoss,
-    "pearson-combo": PearsonComboLoss,
-    "mse": MSELoss,
-    "triplet": TripletLoss,
-    "pearson": PearsonLoss,
-    "softcse-weight": SoftCSEWeightLoss,
-    "softcse-temperature": SoftCSETemperatureLoss,
-    "focal-infonce": FocalInfoNCELoss,
+    cls.name: cls
+    for cls in (
+        BSCLoss,
+        ComboLoss,
+        PearsonComboLoss,
+        MSELoss,
+        TripletLoss,
+        PearsonLoss,
+        SoftCSEWeightLoss,
+        SoftCSETemperatureLoss,
+        FocalInfoNCELoss,
+    )
 }
+
+
+def contrastive_names() -> list[str]:
+    """The names of the contrastive losses (:attr:`EmbeddingLoss.contrastive`), in :data:`LOSSES` order."""
+    return [name for name, cls in LOSSES.items() if cls.contrastive]
 
 
 def loss_class(name: str) -> type[EmbeddingLoss]:
@@ -417,6 +497,12 @@ def loss_class(name: str) -> type[EmbeddingLoss]:
         return LOSSES[name]
     except KeyError:
         raise LossOptionError("name", f"={name!r} is unknown; choose one of {sorted(LOSSES)}") from None
+
+
+def is_contrastive(name: str) -> bool:
+    """Whether loss ``name`` is an in-batch contrastive loss (temperature, in-batch negatives, extra
+    negative columns); see :attr:`EmbeddingLoss.contrastive`."""
+    return loss_class(name).contrastive
 
 
 def build_loss(name: str, **kwargs: Any) -> EmbeddingLoss:

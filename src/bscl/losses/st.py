@@ -1,119 +1,107 @@
-"""sentence-transformers-style losses: built from the model, like ST's own ``MultipleNegativesRankingLoss``.
+"""sentence-transformers level: the trainer adapter :class:`STLoss` and the model-first loss classes.
+
+``SentenceTransformerTrainer`` calls ``loss(sentence_features, labels)`` with one tokenized feature
+dict per text column. :class:`STLoss` embeds the columns with the model, derives text ids from the
+tokens (equal token sequences <=> identical texts, so duplicates are found from the input, never from
+equal embeddings) and calls the wrapped :class:`~bscl.losses.modules.EmbeddingLoss`. The model-first
+classes (``BSCLoss(model, tau=0.1)``, one per name in :data:`~bscl.losses.modules.LOSSES`, collected
+in :data:`ST_LOSSES`) are :class:`STLoss` subclasses that build the embedding loss of the same name
+from their keyword options, like sentence-transformers' own ``MultipleNegativesRankingLoss``.
+
+Example::
 
     from sentence_transformers import SentenceTransformerTrainer
-    from bscl.losses import BSCLoss
+    from bscl.losses import BSCLoss, STLoss
+    from bscl.losses.modules import BSCLoss as EmbeddingBSCLoss
+
     loss = BSCLoss(model, tau=0.1, use_labels=True, threshold=0.6)
-    SentenceTransformerTrainer(model=model, train_dataset=ds, loss=loss).train()
+    same = STLoss(model, EmbeddingBSCLoss(tau=0.1, use_labels=True, threshold=0.6))
+    cached = STLoss(model, "bsc", mini_batch_size=2, tau=0.1, threshold=0.6)  # gradient caching
+    trainer = SentenceTransformerTrainer(model=model, train_dataset=train_dataset, loss=loss)
 
-Each class is a thin :class:`~bscl.losses.adapters.STLoss` that builds the embedding-level loss of the
-same name from :mod:`bscl.losses.modules` (still importable there, for use on embeddings). Its
-keyword options are that class's constructor parameters (the defaults are the embedding class's own:
-nothing is re-listed here); ``get_config_dict()`` returns every setting (given or default), and
-``citation`` is the paper of that loss, so the model card ST writes on ``save`` names the loss, its
-settings and the right paper:
+Dataset layout: two text columns (query / first sentence, then answer / second sentence), optionally
+followed by ``k`` negative text columns (``(anchor, positive, negative_1..k)``, the layout that
+sentence-transformers' ``mine_hard_negatives`` writes; contrastive losses only: the negatives join the
+candidates of every row's query->answer softmax), and an optional ``label`` (or ``score``) column.
+For the unsupervised (SimCSE) setting use the same sentence in both columns: the two columns are
+encoded in separate forward passes, so dropout makes the two views differ.
 
-============================  ==================================================================
-class                         citation
-============================  ==================================================================
-BSCLoss, ComboLoss,           Chernyavskiy et al., NAACL 2022 (batch-softmax contrastive loss)
-PearsonLoss, PearsonCombo...
-FocalInfoNCELoss              Hou and Li, Findings of EMNLP 2023
-SoftCSEWeightLoss,            Zhuang et al., CIKM 2024 (SoftCSE)
-SoftCSETemperatureLoss
-MSELoss, TripletLoss          Reimers and Gurevych, EMNLP 2019 (Sentence-BERT: cosine MSE / triplet)
-============================  ==================================================================
+Model card: ``get_config_dict()`` returns every setting of the loss (given or default) and
+``citation`` the BibTeX of its paper (:attr:`EmbeddingLoss.citation
+<bscl.losses.modules.EmbeddingLoss.citation>`), so the card that sentence-transformers writes on
+``save`` names the loss, its settings and the right paper.
 
 A trainable temperature (``trainable_tau=True``) is the parameter ``loss.temperature.log_tau`` (or
 ``.alpha`` with ``tau_parametrization="alpha"``): in a plain ``SentenceTransformerTrainer`` give it its
 own learning rate with ``SentenceTransformerTrainingArguments(learning_rate_mapping=
 {TEMPERATURE_LR_REGEX: 1e-3})`` (:data:`TEMPERATURE_LR_REGEX`); :class:`bscl.training.BSCLTrainer`
-does the same through ``tau_learning_rate``.
+does the same through ``tau_learning_rate``. Resuming a run restores the loss's own parameters only
+with :class:`LossStateCallback` among the trainer's callbacks.
+
+Multi-process training (DDP, ``torchrun``): ``gather_across_processes=True`` scores every rank's pairs
+against the pairs of all ranks (see :mod:`bscl.losses.distributed`).
+
+Gradient caching (``mini_batch_size``): GradCache (Gao, Zhang, Han and Callan, 2021, "Scaling Deep
+Contrastive Learning Batch Size under Memory Limited Setup", RepL4NLP) splits the backward pass at
+the embeddings. For a batch of ``m`` pairs, an encoder ``f_theta`` and a loss ``L(Q, A; tau)``:
+
+1. embed the batch in mini-batches of ``k`` texts *without* a graph: ``Q = f(x_q)``, ``A = f(x_a)``;
+   the RNG state before each mini-batch is recorded;
+2. compute ``L`` once on the whole batch and its gradients ``G_Q = dL/dQ``, ``G_A = dL/dA`` (and
+   ``dL/dtau`` for a trainable temperature) -- the "gradient cache";
+3. re-embed each mini-batch *with* its graph under the recorded RNG state (same dropout masks) and
+   back-propagate ``<f(x_mb), G_mb>``, whose gradient with respect to ``theta`` is the mini-batch's
+   share of ``dL/dtheta``.
+
+The parameter gradients equal the ones of the plain loss on the same batch (same dropout masks),
+while only one mini-batch of activations is alive at a time; the price is a second forward pass.
+Steps 1 and 3 reuse sentence-transformers' ``CachedLossMixin`` (mini-batch slicing with padding
+trimmed, ``RandContext`` for dropout replay, DDP ``no_sync`` until the last mini-batch, the surrogate
+loss tensor whose backward hook runs step 3). What this class adds: text ids for duplicates computed
+on the *full* batch, extra negative columns, gradients for the loss's own parameters (a trainable
+temperature: step 2 computes ``dL/dtau`` and the returned tensor carries it as
+``tau * sg(dL/dtau) - sg(...)``, value 0, so the trainer's backward scales it by the same outer
+gradient as the encoder's share), and cross-process negatives (step 2 on the gathered embeddings).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, ClassVar
 
-from torch import nn
+import torch
+from sentence_transformers.base.losses.gradcache import CachedLossMixin, _get_batch_size
+from sentence_transformers.base.losses.merged_forward import embed_columns, merge_feature_batches
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from transformers import TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from bscl.losses import modules as M
-from bscl.losses.adapters import STLoss
+from bscl.losses.distributed import gather_batch, gather_negatives, is_distributed
+from bscl.losses.hashing import text_ids  # on the tokens' device
+from bscl.losses.modules import EmbeddingLoss, build_loss, contrastive_names
+
+logger = logging.getLogger(__name__)
+
+EmbeddingCallback = Callable[[Tensor, Tensor], None]
 
 #: ``learning_rate_mapping`` key (a regex on parameter names) that matches the trainable temperature
 TEMPERATURE_LR_REGEX = r"temperature\.(log_tau|alpha)$"
 
-_BSC = """@inproceedings{chernyavskiy-etal-2022-batch,
-    title = "Batch-Softmax Contrastive Loss for Pairwise Sentence Scoring Tasks",
-    author = "Chernyavskiy, Anton and Ilvovsky, Dmitry and Kalinin, Pavel and Nakov, Preslav",
-    booktitle = "Proceedings of the 2022 Conference of the North American Chapter of the Association for Computational Linguistics: Human Language Technologies",
-    year = "2022",
-    publisher = "Association for Computational Linguistics",
-    url = "https://aclanthology.org/2022.naacl-main.9",
-}"""
-_FOCAL = """@inproceedings{hou-li-2023-focal-infonce,
-    title = "Improving Contrastive Learning of Sentence Embeddings with Focal-InfoNCE",
-    author = "Hou, Pengyue and Li, Xingyu",
-    booktitle = "Findings of the Association for Computational Linguistics: EMNLP 2023",
-    year = "2023",
-    url = "https://arxiv.org/abs/2310.06918",
-}"""
-_SOFTCSE = """@inproceedings{zhuang-etal-2024-softcse,
-    title = "Not All Negatives are Equally Negative: Soft Contrastive Learning for Unsupervised Sentence Representations",
-    author = "Zhuang, Haojie and Zhang, Wei Emma and Yang, Jian and Chen, Weitong and Sheng, Quan Z.",
-    booktitle = "Proceedings of the 33rd ACM International Conference on Information and Knowledge Management (CIKM 2024)",
-    pages = "3591--3601",
-    year = "2024",
-}"""
-_SBERT = """@inproceedings{reimers-2019-sentence-bert,
-    title = "Sentence-BERT: Sentence Embeddings using Siamese BERT-Networks",
-    author = "Reimers, Nils and Gurevych, Iryna",
-    booktitle = "Proceedings of the 2019 Conference on Empirical Methods in Natural Language Processing",
-    year = "2019",
-    publisher = "Association for Computational Linguistics",
-    url = "https://arxiv.org/abs/1908.10084",
-}"""
 
-#: the paper of each loss, by its name in :data:`bscl.losses.modules.LOSSES` (default: the BSC paper)
-CITATIONS: dict[str, str] = {
-    "bsc": _BSC,
-    "combo": _BSC,
-    "pearson": _BSC,
-    "pearson-combo": _BSC,
-    "focal-infonce": _FOCAL,
-    "softcse-weight": _SOFTCSE,
-    "softcse-temperature": _SOFTCSE,
-    "mse": _SBERT,
-    "triplet": _SBERT,
-}
-
-
-def loss_options(cls: type[nn.Module]) -> dict[str, inspect.Parameter]:
-    """The keyword options of an embedding loss class, with their defaults: its signature, which
-    :mod:`bscl.losses.modules` derives from the class's options dataclass (``cls.Options``), the one
-    place each loss's options and defaults are written."""
-    return {
-        name: p
-        for name, p in inspect.signature(cls).parameters.items()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    }
-
-
-def loss_name(loss: nn.Module) -> str | None:
-    """The :data:`~bscl.losses.modules.LOSSES` name of an embedding loss instance (None if unregistered)."""
-    return next((name for name, cls in M.LOSSES.items() if type(loss) is cls), None)
-
-
-def citation_of(loss: nn.Module) -> str:
-    """The paper of an embedding loss instance (see :data:`CITATIONS`)."""
-    return CITATIONS.get(loss_name(loss) or "", _BSC)
+def checkpoint_folder(output_dir: str | Path, global_step: int) -> Path:
+    """``output_dir/checkpoint-<global_step>`` (HF's naming)."""
+    return Path(output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{global_step}"
 
 
 def embedding_loss_config(loss: nn.Module) -> dict[str, Any]:
-    """The settings of an embedding loss instance (for the model card of a wrapped loss, e.g.
-    ``bscl train``'s ``STLoss``): its options dataclass (``loss.opts``), with the temperature's current
-    value when it is trainable."""
+    """The settings of an embedding loss instance: its options dataclass (``loss.opts``), with the
+    temperature's current value when it is trainable."""
     opts = getattr(loss, "opts", None)
     out: dict[str, Any] = dataclasses.asdict(opts) if dataclasses.is_dataclass(opts) else {}
     temperature = getattr(loss, "temperature", None)
@@ -122,21 +110,325 @@ def embedding_loss_config(loss: nn.Module) -> dict[str, Any]:
     return out
 
 
+class STLoss(CachedLossMixin, nn.Module):
+    """Wrap an :class:`~bscl.losses.modules.EmbeddingLoss` for ``SentenceTransformerTrainer``.
+
+    Args:
+        model: the ``SentenceTransformer`` being trained.
+        loss: the embedding loss (or its name in :data:`~bscl.losses.modules.LOSSES`, with ``**loss_kwargs``).
+        mini_batch_size: texts per forward pass with gradient caching (module docstring; memory bound,
+            the batch size stays the trainer's); ``None``: the plain loss, the whole batch in one graph.
+            Same value and same parameter gradients either way. In a single process, a batch whose
+            columns fit in one mini-batch is computed the plain way (no second forward).
+        gather_across_processes: under DDP, compute the loss on the batch concatenated over all
+            ranks (cross-process negatives; see :mod:`bscl.losses.distributed`). The loss value and
+            the gradients equal those of one process on the concatenated batch. No effect without
+            an initialised multi-process group.
+        embedding_callback: optional ``f(q_emb, a_emb)`` called once per training batch with the
+            detached embeddings of *this process's* pairs, in batch order (used by the batch
+            samplers to reuse embeddings that training already computed). Not called for
+            evaluation batches (no gradient).
+        mini_batch_num_tokens: with gradient caching, a token budget per mini-batch instead of a fixed
+            count (sentence-transformers' option; turns caching on by itself).
+        show_progress_bar: with gradient caching, a progress bar over the mini-batches.
+        **loss_kwargs: options of the loss when ``loss`` is a name.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: EmbeddingLoss | str,
+        *,
+        mini_batch_size: int | None = None,
+        gather_across_processes: bool = False,
+        embedding_callback: EmbeddingCallback | None = None,
+        mini_batch_num_tokens: int | None = None,
+        show_progress_bar: bool = False,
+        **loss_kwargs: Any,
+    ):
+        super().__init__()
+        if mini_batch_size is not None and mini_batch_size < 1:
+            raise ValueError(f"mini_batch_size must be >= 1; got {mini_batch_size}")
+        if mini_batch_num_tokens is not None and mini_batch_num_tokens < 1:
+            raise ValueError(f"mini_batch_num_tokens must be >= 1; got {mini_batch_num_tokens}")
+        self.model = model
+        self.loss = build_loss(loss, **loss_kwargs) if isinstance(loss, str) else loss
+        self.embedding_callback = embedding_callback
+        self.gather_across_processes = gather_across_processes
+        # gradient caching (CachedLossMixin): on with a mini-batch size or a token budget
+        self.uses_gradient_cache = mini_batch_size is not None or mini_batch_num_tokens is not None
+        self.mini_batch_size = int(mini_batch_size) if mini_batch_size is not None else 32
+        self.mini_batch_num_tokens = mini_batch_num_tokens
+        self.show_progress_bar = show_progress_bar
+        # set by forward() for calculate_loss(): ids of the full batch, gradients of the loss parameters
+        self._ids: tuple[Tensor | None, Tensor | None] = (None, None)
+        self._neg_ids: Tensor | None = None
+        self._param_grads: list[tuple[nn.Parameter, Tensor]] = []
+
+    @property
+    def temperature(self) -> nn.Module | None:
+        return getattr(self.loss, "temperature", None)
+
+    def _check_columns(self, features: list[dict[str, Any]]) -> None:
+        name = type(self.loss).__name__
+        if len(features) < 2:
+            raise ValueError(
+                f"{name} needs two text columns (first text, second text), optionally followed by negative "
+                f"text columns; the data has {len(features)} text column(s)"
+            )
+        if len(features) > 2 and not getattr(self.loss, "contrastive", False):
+            raise ValueError(
+                f"{name} takes exactly two text columns (first text, second text); the data has "
+                f"{len(features)}. Extra text columns are hard negatives, which only the contrastive losses "
+                f"take ({', '.join(contrastive_names())}); drop them for this loss. "
+                "(sentence-transformers reads every column except one named 'label' or 'score' as text.)"
+            )
+
+    def embed(self, sentence_features: Iterable[dict[str, Any]]) -> list[Tensor]:
+        """The ``(m, d)`` embeddings of every text column: query, answer, then the negative columns."""
+        features = list(sentence_features)
+        self._check_columns(features)
+        if isinstance(self.model, DistributedDataParallel):
+            # DDP (with find_unused_parameters=True, HF Trainer's default for a SentenceTransformer)
+            # allows one forward per backward: embed both columns in one padded, merged forward
+            if merge_feature_batches(features) is None:
+                raise ValueError(
+                    "under DDP the two columns must be embedded in one forward pass, but their features "
+                    "cannot be merged; set mini_batch_size (one forward/backward per mini-batch) instead"
+                )
+            return list(embed_columns(self.model, features, separate_first=False))
+        return list(embed_columns(self.model, features))
+
+    def ids(self, sentence_features: list[dict[str, Any]]) -> tuple[Tensor | None, Tensor | None]:
+        """Text ids of the query and answer columns (``None`` when the loss uses none)."""
+        if not self.loss.uses_ids:
+            return None, None
+        return text_ids(sentence_features[0]), text_ids(sentence_features[1])
+
+    def neg_ids(self, sentence_features: list[dict[str, Any]]) -> Tensor | None:
+        """``(m, k)`` text ids of the negative columns (``None`` without negatives or ids)."""
+        if not self.loss.uses_ids or len(sentence_features) <= 2:
+            return None
+        return torch.stack([text_ids(f) for f in sentence_features[2:]], dim=1)  # (m, k)
+
+    @staticmethod
+    def stack_negatives(columns: list[Tensor]) -> Tensor | None:
+        """The negative columns ``[(m, d)] * k`` as ``(m, k, d)``; ``None`` without any."""
+        return torch.stack(columns, dim=1) if columns else None  # (m, k, d)
+
+    def prepare_labels(self, labels: Tensor | None, like: Tensor) -> Tensor | None:
+        """Labels as ``(m,)`` in the embeddings' dtype; ``None`` (or the trainer's 0-dim dummy) when absent."""
+        if labels is not None and labels.dim() == 0:
+            labels = None
+        if labels is None and self.loss.requires_labels:
+            raise ValueError(
+                f"{type(self.loss).__name__} needs a 'label' or 'score' column in the training data"
+            )
+        if labels is not None:
+            labels = labels.to(device=like.device, dtype=like.dtype)
+        return labels
+
+    def compute(
+        self,
+        q: Tensor,
+        a: Tensor,
+        labels: Tensor | None,
+        q_ids: Tensor | None,
+        a_ids: Tensor | None,
+        negatives: Tensor | None = None,
+        neg_ids: Tensor | None = None,
+    ) -> Tensor:
+        """The wrapped loss on this process's batch, or on the global batch with ``gather_across_processes``."""
+        if self.gather_across_processes:
+            q, a, labels, q_ids, a_ids = gather_batch(q, a, labels, q_ids, a_ids)  # (M, d), (M, d), (M,)...
+            negatives, neg_ids = gather_negatives(negatives, neg_ids)  # (M, k, d), (M, k)
+        if negatives is None:
+            return self.loss(q, a, labels, q_ids, a_ids)
+        return self.loss(q, a, labels, q_ids, a_ids, negatives=negatives, neg_ids=neg_ids)
+
+    def loss_from_embeddings(
+        self,
+        q: Tensor,
+        a: Tensor,
+        labels: Tensor | None,
+        sentence_features: list[dict[str, Any]],
+        negatives: Tensor | None = None,
+    ) -> Tensor:
+        """The loss from the embeddings of the columns (``negatives``: ``(m, k, d)`` of columns 3..)."""
+        labels = self.prepare_labels(labels, q)
+        q_ids, a_ids = self.ids(sentence_features)
+        neg_ids = self.neg_ids(sentence_features) if negatives is not None else None
+        return self.compute(q, a, labels, q_ids, a_ids, negatives, neg_ids)
+
+    def record_embeddings(self, q: Tensor, a: Tensor) -> None:
+        """Hand this process's detached training embeddings to :attr:`embedding_callback`."""
+        if self.embedding_callback is not None and self.training and torch.is_grad_enabled():
+            self.embedding_callback(q.detach(), a.detach())
+
+    def calculate_loss(
+        self, reps: list[list[Tensor]], labels: Tensor | None = None, *, with_backward: bool = False
+    ) -> Tensor:
+        """Step 2: the loss of the whole batch from the per-mini-batch embeddings ``reps[column][mb]``.
+
+        With ``with_backward``, store ``dL/d(embeddings)`` in each embedding leaf's ``.grad`` (the
+        cache read by step 3) and ``dL/d(loss parameters)`` for :meth:`forward`, and return the
+        detached value.
+        """
+        q = torch.cat(reps[0])  # (m, d)
+        a = torch.cat(reps[1])  # (m, d)
+        negatives = self.stack_negatives([torch.cat(column) for column in reps[2:]])  # (m, k, d) or None
+        self.record_embeddings(q, a)
+        value = self.compute(q, a, self.prepare_labels(labels, q), *self._ids, negatives, self._neg_ids)
+        if not with_backward:
+            return value
+        leaves = [leaf for column in reps for leaf in column]
+        params = [p for p in self.loss.parameters() if p.requires_grad]
+        grads = torch.autograd.grad(value, leaves + params, allow_unused=True)
+        for leaf, grad in zip(leaves, grads[: len(leaves)], strict=True):
+            leaf.grad = grad  # None for an unused column: the mixin raises a clear error
+        self._param_grads = [
+            (p, g) for p, g in zip(params, grads[len(leaves) :], strict=True) if g is not None
+        ]
+        return value.detach()
+
+    def fits_one_mini_batch(self, features: list[dict[str, Any]]) -> bool:
+        """Whether caching buys nothing: one process, and every column fits in one mini-batch."""
+        return (
+            not is_distributed()
+            and self.mini_batch_num_tokens is None
+            and all(_get_batch_size(f) <= self.mini_batch_size for f in features)
+        )
+
+    def forward(self, sentence_features: Iterable[dict[str, Any]], labels: Tensor | None = None) -> Tensor:
+        features = list(sentence_features)
+        self._check_columns(features)
+        if not self.uses_gradient_cache or self.fits_one_mini_batch(features):
+            # the plain loss; with caching on, the same value, gradients and dropout masks without the
+            # second forward (not under DDP: every rank must take the same path, whatever its batch size)
+            q, a, *negatives = self.embed(features)
+            self.record_embeddings(q, a)
+            return self.loss_from_embeddings(q, a, labels, features, self.stack_negatives(negatives))
+        self._ids = self.ids(features)  # on the full batch, before any slicing
+        self._neg_ids = self.neg_ids(features)
+        self._param_grads = []
+        try:
+            loss = self.forward_cached(features, labels)  # value L, backward hook runs step 3
+        finally:
+            self._ids = (None, None)
+            self._neg_ids = None
+        if self._param_grads:
+            # value 0, gradient dL/dtau for each loss parameter, scaled by the outer backward's gradient
+            carry = sum((p * g).sum() for p, g in self._param_grads)
+            loss = loss + (carry - carry.detach())
+            self._param_grads = []
+        return loss
+
+    def get_config_dict(self) -> dict[str, Any]:
+        """The wrapped loss's name and settings (shown in the model card)."""
+        name = getattr(type(self.loss), "name", None) or type(self.loss).__name__
+        return {"loss": name, **embedding_loss_config(self.loss)}
+
+    @property
+    def citation(self) -> str:
+        """BibTeX of the wrapped loss's paper (shown in the model card)."""
+        return getattr(self.loss, "citation", M.EmbeddingLoss.citation)
+
+
+class LossStateCallback(TrainerCallback):
+    """Save the loss's own parameters (trainable temperature) with each checkpoint; restore them on resume.
+
+    HF's checkpoints hold the model, the optimizer state, the scheduler and the RNG states, but not
+    the parameters of a loss module outside the model: without this callback a resumed run restarts
+    the temperature from its initial value (while its Adam moments are restored). ``on_save`` writes
+    the loss's state dict without the encoder (``model.*``) to ``checkpoint-N/`` :attr:`FILE`;
+    ``on_train_begin`` of a resumed run (``global_step > 0``) loads it back from
+    :func:`checkpoint_folder`, warning if it is missing.
+
+    Usage: ``trainer.add_callback(LossStateCallback(loss))`` (or ``callbacks=[...]``).
+    """
+
+    #: the loss-state file inside a checkpoint folder
+    FILE = "bscl_loss_state.pt"
+
+    def __init__(self, loss: nn.Module):
+        self.loss = loss
+
+    def loss_state(self) -> dict[str, Tensor]:
+        return {
+            k: v.detach().cpu().clone()
+            for k, v in self.loss.state_dict().items()
+            if not k.startswith("model.")
+        }
+
+    def save_checkpoint_state(self, folder: Path) -> None:
+        """Write the loss state into ``folder``. :class:`bscl.training.BSCLTrainer` calls it inside its
+        checkpoint save, before it marks the checkpoint complete; ``on_save`` (after HF's
+        ``trainer_state.json``) is the fallback for other trainers."""
+        tmp = folder / (self.FILE + ".tmp")
+        torch.save(self.loss_state(), tmp)
+        tmp.replace(folder / self.FILE)  # atomic: a kill leaves either no file or a whole one
+        self._saved = folder
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        folder = checkpoint_folder(args.output_dir, state.global_step)
+        if getattr(self, "_saved", None) == folder:  # already written inside the checkpoint save
+            return
+        if state.is_world_process_zero and folder.is_dir():
+            self.save_checkpoint_state(folder)
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step == 0:
+            return
+        path = checkpoint_folder(args.output_dir, state.global_step) / self.FILE
+        if not path.is_file():
+            if self.loss_state():
+                logger.warning(
+                    "resumed at step %d without %s: the loss parameters restart from their initial values",
+                    state.global_step,
+                    path,
+                )
+            return
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        missing, unexpected = self.loss.load_state_dict(saved, strict=False)
+        unexpected = [k for k in unexpected if not k.startswith("model.")]
+        if unexpected:
+            raise RuntimeError(f"{path} holds loss parameters this loss does not have: {unexpected}")
+
+
+# --------------------------------------------------------------------------------------------------
+# model-first classes: ``BSCLoss(model, tau=0.1)``, one per name in modules.LOSSES
+# --------------------------------------------------------------------------------------------------
+#: keyword arguments of :class:`STLoss` itself (the rest are the loss's options)
+_WRAPPER_OPTIONS = (
+    "mini_batch_size",
+    "gather_across_processes",
+    "embedding_callback",
+    "mini_batch_num_tokens",
+    "show_progress_bar",
+)
+
+
+def _constructor_options(cls: type[nn.Module]) -> dict[str, inspect.Parameter]:
+    """The keyword options of an embedding loss class with their defaults: its signature, which
+    :mod:`bscl.losses.modules` derives from the class's options dataclass."""
+    return {
+        name: p
+        for name, p in inspect.signature(cls).parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+
+
 class STStyleLoss(STLoss):
     """Base of the model-first losses: ``Loss(model, **options)`` builds :attr:`embedding_loss` with the
-    options and wraps it like :class:`STLoss` (``embedding_callback`` / ``gather_across_processes``
-    as there)."""
+    options and wraps it as :class:`STLoss` does (``mini_batch_size``, ``gather_across_processes``,
+    ``embedding_callback``, ... as there)."""
 
     #: the embedding-level class this loss builds (from :mod:`bscl.losses.modules`)
     embedding_loss: ClassVar[type[M.EmbeddingLoss]]
-    #: the loss's name in :data:`bscl.losses.modules.LOSSES`
-    name: ClassVar[str]
 
     def __init__(self, model: nn.Module, *args: Any, **options: Any):
-        known = loss_options(self.embedding_loss)
-        wrapper = {
-            k: options.pop(k) for k in ("embedding_callback", "gather_across_processes") if k in options
-        }
+        known = _constructor_options(self.embedding_loss)
+        wrapper = {k: options.pop(k) for k in _WRAPPER_OPTIONS if k in options}
         if args:  # positional options in the embedding class's order (e.g. BSCLoss(model, 0.05))
             names = [n for n, p in known.items() if p.kind is p.POSITIONAL_OR_KEYWORD]
             if len(args) > len(names):
@@ -159,32 +451,62 @@ class STStyleLoss(STLoss):
         """Every setting of the loss (given or default): shown in the model card."""
         return dict(self.options)
 
-    @property
-    def citation(self) -> str:
-        return CITATIONS.get(self.name, _BSC)
+
+def _inputs(embedding: type[M.EmbeddingLoss]) -> str:
+    """The batch layout and the sampler to pair with, as a sentence-transformers loss docstring gives them."""
+    negatives = "``(anchor, positive, negative_1, ..., negative_k)``" if embedding.contrastive else None
+    if embedding.requires_labels:
+        labels = "graded in [0, 1] or binary (required)"
+    else:
+        labels = "none, or binary / graded (``use_labels``: pairs not above ``threshold`` are negatives)"
+    rows = [("``(first text, second text)`` pairs", labels)]
+    if negatives:
+        rows.append((f"{negatives} (mined negatives)", labels))
+    width = max(len(t) for t, _ in rows)
+    lwidth = max(len(lab) for _, lab in rows)
+    rule = f"{'=' * width}  {'=' * lwidth}"
+    table = [rule, f"{'Texts'.ljust(width)}  Labels", rule]
+    table += [f"{t.ljust(width)}  {lab}" for t, lab in rows]
+    table.append(rule)
+    if embedding.contrastive:
+        sampler = (
+            "in-batch negatives: ``NoDuplicatesBatchSampler``, or bscl's example-based batching "
+            '(:func:`bscl.batching.make_batch_sampler` ``"example"``) for hard in-batch negatives'
+        )
+    elif embedding.name == "triplet":
+        sampler = (
+            'pairs of one anchor together: ``"sequential"`` batching or a sampler grouping by the first text'
+        )
+    else:
+        sampler = "any (the loss scores each pair on its own): the default random batches"
+    return "Inputs:\n\n" + "\n".join(table) + f"\n\nRecommended batch sampler: {sampler}."
 
 
 def _st_class(name: str, embedding: type[M.EmbeddingLoss]) -> type[STStyleLoss]:
     """``class <Name>(STStyleLoss)`` for ``LOSSES[name]``, its signature and docstring derived from it."""
-    options = loss_options(embedding)
+    options = _constructor_options(embedding)
     params = [
         inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
         inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD),
         *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in options.values()),
     ]
     doc = (
-        f"``{embedding.__name__}`` for ``SentenceTransformerTrainer``: ``{embedding.__name__}(model, "
-        f"**options)``.\n\n{inspect.getdoc(embedding) or ''}\n\nOptions (defaults of "
-        f":class:`bscl.losses.modules.{embedding.__name__}`): "
+        f"``{embedding.__name__}(model, **options)``: :class:`bscl.losses.modules.{embedding.__name__}` "
+        f"for ``SentenceTransformerTrainer``.\n\n{inspect.getdoc(embedding) or ''}\n\n{_inputs(embedding)}"
+        f"\n\nOptions (defaults of :class:`bscl.losses.modules.{embedding.__name__}`): "
         + ", ".join(f"``{n}={p.default!r}``" for n, p in options.items() if p.default is not p.empty)
+        + "; and :class:`STLoss`'s keyword arguments (``mini_batch_size``, ``gather_across_processes``, ...)."
+        + f"\n\nCitation::\n\n{_indent(embedding.citation)}\n"
     )
-    cls = type(
-        embedding.__name__, (STStyleLoss,), {"embedding_loss": embedding, "name": name, "__doc__": doc}
-    )
+    cls = type(embedding.__name__, (STStyleLoss,), {"embedding_loss": embedding, "__doc__": doc})
     cls.__init__ = _with_signature(STStyleLoss.__init__, inspect.Signature(params))  # type: ignore[method-assign]
     cls.__module__ = __name__
     cls.__qualname__ = embedding.__name__
     return cls
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
 
 
 def _with_signature(fn: Any, signature: inspect.Signature) -> Any:
@@ -200,6 +522,7 @@ ST_LOSSES: dict[str, type[STStyleLoss]] = {name: _st_class(name, cls) for name, 
 
 BSCLoss = ST_LOSSES["bsc"]
 ComboLoss = ST_LOSSES["combo"]
+PearsonComboLoss = ST_LOSSES["pearson-combo"]
 MSELoss = ST_LOSSES["mse"]
 TripletLoss = ST_LOSSES["triplet"]
 PearsonLoss = ST_LOSSES["pearson"]

@@ -296,9 +296,9 @@ class RunConfig:
                     f"--data.hard_negatives does not apply to the sentence-transformers recipe {lo.name} "
                     "(st-mnrl-hard mines its own)"
                 )
-            from bscl.losses.modules import loss_options
+            from bscl.losses.modules import is_contrastive
 
-            if "tau" not in loss_options(lo.name):
+            if not is_contrastive(lo.name):
                 raise ValueError(
                     f"--data.hard_negatives needs a contrastive loss (extra negatives join its softmax "
                     f"denominators); --loss.name {lo.name} takes none"

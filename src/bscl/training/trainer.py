@@ -27,12 +27,11 @@ import torch
 from sentence_transformers import SentenceTransformerTrainer
 from torch import nn
 from transformers import TrainerCallback
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from bscl.batching.cache import EmbeddingCache
+from bscl.losses.st import TEMPERATURE_LR_REGEX, checkpoint_folder
 from bscl.training.optim import AdamW
 
-TEMPERATURE_PATTERN = r"temperature\."
 #: the file written last into a checkpoint: without it the checkpoint is incomplete and never resumed
 COMPLETE_FILE = "bscl_checkpoint_complete"
 
@@ -42,11 +41,6 @@ class NonFiniteError(FloatingPointError, ValueError):
 
     A ``ValueError`` too, so that ``bscl``'s command line prints it as one line and exits 2.
     """
-
-
-def checkpoint_folder(output_dir: str | Path, global_step: int) -> Path:
-    """``output_dir/checkpoint-<global_step>`` (HF's naming)."""
-    return Path(output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{global_step}"
 
 
 def _batch_texts(inputs: dict[str, Any], tokenizer: Any, limit: int = 2, chars: int = 60) -> list[str]:
@@ -131,11 +125,11 @@ class BSCLTrainer(SentenceTransformerTrainer):
             and temperature.trainable
             and tau_learning_rate is not None
             and args_obj is not None
-            and TEMPERATURE_PATTERN not in args_obj.learning_rate_mapping
+            and TEMPERATURE_LR_REGEX not in args_obj.learning_rate_mapping
         ):
             args_obj.learning_rate_mapping = {
                 **args_obj.learning_rate_mapping,
-                TEMPERATURE_PATTERN: tau_learning_rate,
+                TEMPERATURE_LR_REGEX: tau_learning_rate,
             }
         self.adam_bias_correction = adam_bias_correction
         super().__init__(*args, **kwargs)
@@ -158,7 +152,7 @@ class BSCLTrainer(SentenceTransformerTrainer):
 
     def get_decay_parameter_names(self, model: nn.Module) -> list[str]:
         names = super().get_decay_parameter_names(model)
-        return [n for n in names if not re.search(TEMPERATURE_PATTERN, n)]
+        return [n for n in names if not re.search(TEMPERATURE_LR_REGEX, n)]
 
     # ---- non-finite guard ------------------------------------------------------------------------
 
