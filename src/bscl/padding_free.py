@@ -28,7 +28,8 @@ How it plugs in (transformers' and PyTorch's documented extension points; the mo
   ``token_embeddings`` (and ``all_layer_embeddings``) back to ``(B, L, hidden)`` with zeros at the padding
   into the caller's features dict.
 
-So every caller that runs the model on padded features gets it unchanged: ``STLoss``, ``CachedSTLoss``,
+So every caller that runs the model on padded features gets it unchanged: ``STLoss`` (with or without
+gradient caching),
 DDP, ``SentenceTransformer.encode`` (evaluation, the sampler's encode pass, ``bscl encode`` / ``rank``),
 and sentence-transformers' mean pooling sees the usual padded ``token_embeddings``. The re-padding
 is one index copy of ``T x hidden`` values (no FLOPs). Nothing is serialized: the implementation name

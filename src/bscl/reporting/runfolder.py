@@ -15,7 +15,7 @@ Layout::
       model/           the run's chosen model, replaced atomically on a re-run
 
 Every reader and writer of these files is here; :mod:`bscl.run`, :mod:`bscl.reporting.report` and
-:mod:`bscl.reproduce` import them.
+:mod:`bscl.experiments` import them.
 """
 
 from __future__ import annotations
