@@ -186,13 +186,13 @@ def test_cold_start_by_words_and_packing_skip_the_first_encode_pass(tmp_path):
 
 
 def test_train_subset_is_the_same_pairs_for_every_strategy():
-    from bscl.run import _subset
+    from bscl.training.builder import train_subset
 
     random_cfg = config(Path("unused"), data={"train_subset": 5})
     seq_cfg = config(Path("unused"), data={"train_subset": 5}, batching={"strategy": "sequential"})
     task = prepare_task(random_cfg, FIXTURES)
     rows = lambda ds: list(zip(ds["anchor"], ds["positive"], strict=True))  # noqa: E731
-    a, b = rows(_subset(task, random_cfg)), rows(_subset(task, seq_cfg))
+    a, b = rows(train_subset(task, random_cfg)), rows(train_subset(task, seq_cfg))
     assert len(a) == 5 and set(a) == set(b)
     order = rows(task.train)
     assert b == sorted(b, key=order.index)  # sequential keeps the file order
