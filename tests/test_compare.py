@@ -15,8 +15,8 @@ from bscl.data import get_spec
 from bscl.models import load_model
 from bscl.run import prepare_task, run_training
 from bscl.training import peers
-from bscl.training.config import from_dict
 from bscl.training.builder import trainer_loss
+from bscl.training.config import from_dict
 from bscl.training.peers import PEER_LOSSES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data_root"

@@ -104,7 +104,9 @@ def test_a_batch_larger_than_the_positive_pairs_is_refused_before_the_model_load
 def test_a_batch_larger_than_the_mined_set_is_refused_after_mining(tmp_path, monkeypatch):
     # mining can drop anchors (fewer than K candidates): the mined set is checked again, before training
     real = peers.with_hard_negatives
-    monkeypatch.setattr("bscl.training.builder.with_hard_negatives", lambda *a, **kw: real(*a, **kw).select(range(1)))
+    monkeypatch.setattr(
+        "bscl.training.builder.with_hard_negatives", lambda *a, **kw: real(*a, **kw).select(range(1))
+    )
     cfg = config(tmp_path / "run", task="mrpc", k=1)
     with pytest.raises(ValueError, match=r"larger than the training data \(1 positive pairs with 1 mined"):
         run_training(cfg)
