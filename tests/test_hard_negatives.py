@@ -72,6 +72,7 @@ def test_mined_columns_are_positive_pairs_with_k_other_texts(task, tmp_path):
         assert all(row["negative_1"] in pool for row in out)
 
 
+@pytest.mark.slow
 def test_bsc_trains_with_mined_negatives_and_records_the_option(tmp_path, capsys):
     metrics = run_training(config(tmp_path / "run", task="mrpc", k=2))
     assert "mined hard negatives" in capsys.readouterr().out
