@@ -15,12 +15,12 @@ Prints a table of milliseconds and ratios (loss time / model step time). Usage::
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import time
 
 import torch
 
+from bscl.data import load_task
 from bscl.losses import functional as F
 from bscl.models import load_model
 from bscl.paths import data_root
@@ -42,12 +42,9 @@ LOSSES = {
 
 
 def stsb_sentences(n: int) -> tuple[list[str], list[str]]:
-    path = data_root() / "stsb" / "sts-train.csv"
-    s1, s2 = [], []
-    with path.open(encoding="utf-8") as f:
-        for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
-            s1.append(row[5])
-            s2.append(row[6])
+    """The first ``n`` STSb training pairs' texts (repeated when ``n`` exceeds the training split)."""
+    train = load_task("stsb", data_root()).train
+    s1, s2 = train["anchor"], train["positive"]
     reps = -(-n // len(s1))
     return (s1 * reps)[:n], (s2 * reps)[:n]
 

@@ -13,7 +13,7 @@ Part 2 -- time per step of the same global batch (``--ddp-batch`` pairs, plain l
 cross-process negatives) in 1 process vs 2 processes (DDP, gloo, loopback; each process gets
 ``--threads / world`` threads).
 
-Targets (issue 5): cached peak at 1024 <= 1.5 x plain peak at 32; cached time per pair within 15%
+Targets: cached peak at 1024 <= 1.5 x plain peak at 32; cached time per pair within 15%
 of plain. Usage::
 
     python benchmarks/memory.py --sizes 32,256,1024 --mini-batch 32 --steps 1 --ddp-batch 64
@@ -22,7 +22,6 @@ of plain. Usage::
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import resource
@@ -33,19 +32,14 @@ import time
 
 import torch
 
-STSB = "stsb/sts-train.csv"
-
 
 def stsb_pairs(n: int, offset: int = 0) -> tuple[list[str], list[str], list[float]]:
     """n STSb training pairs starting at ``offset`` (wrapping around), labels scaled to [0, 1]."""
+    from bscl.data import load_task
     from bscl.paths import data_root
 
-    s1, s2, y = [], [], []
-    with (data_root() / STSB).open(encoding="utf-8") as f:
-        for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
-            s1.append(row[5])
-            s2.append(row[6])
-            y.append(float(row[4]) / 5)
+    train = load_task("stsb", data_root()).train
+    s1, s2, y = train["anchor"], train["positive"], train["label"]
     idx = [(offset + i) % len(s1) for i in range(n)]
     return [s1[i] for i in idx], [s2[i] for i in idx], [y[i] for i in idx]
 

@@ -1,8 +1,8 @@
-"""Training throughput (issue 6): ``bscl train`` vs a plain SentenceTransformerTrainer, and MFU.
+"""Training throughput: ``bscl train`` vs a plain SentenceTransformerTrainer, and MFU.
 
 Two sides, same model (all-MiniLM-L6-v2, max 90 tokens), batch, data, steps and training arguments:
 
-- ``bscl``: built the way ``bscl train`` builds it (``bscl.run.train_seed``): symmetric BSC loss
+- ``bscl``: built by ``bscl train``'s run builder (``bscl.training.builder.build_trainer``): symmetric BSC loss
   (tau 0.1, labeled negatives below 0.6) through ``STLoss``, the ``example`` batch sampler
   (Algorithm 1, groups of 8) in reuse mode with its ``EmbeddingCache`` wired to the loss, and
   ``BSCLTrainer``;
@@ -88,7 +88,7 @@ SAMPLER_OPTIONS: dict[str, dict[str, Any]] = {
 }
 PADDING_FREE_SIDES = ("bscl-padfree", "bscl-padfree+packing")
 TASKS = ("stsb", "cqa-a")
-#: the issue's targets for the padding-free sides: pairs/s ratio to st per task, and real-token MFU
+#: the targets for the padding-free sides: pairs/s ratio to st per task, and real-token MFU
 RATIO_TARGETS = {"stsb": 1.8, "cqa-a": 1.2}
 REAL_MFU_TARGET = 0.40
 
@@ -241,18 +241,52 @@ def training_args(out: str, batch: int, steps: int, **extra: Any) -> Any:
     )
 
 
+def bscl_trainer(
+    side: str, task: Any, train: Any, model: Any, out: str, batch: int, steps: int, callback: Any
+) -> tuple[Any, Any]:
+    """The trainer of a bscl side, from ``bscl train``'s run builder: BSC (tau 0.1, labeled negatives
+    below 0.6), ``example`` batches of groups of 8 reusing the training embeddings (+ the side's sampler
+    options), ``steps`` steps on ``train``, no evaluation or checkpoints; returns it and its sampler factory."""
+    import dataclasses
+
+    from bscl.training.builder import build_trainer
+    from bscl.training.config import from_dict
+
+    cfg = from_dict(
+        {
+            "data": {"task": task.name},
+            "batching": {
+                "strategy": "example",
+                "group_size": 8,
+                "reuse_embeddings": True,
+                **SAMPLER_OPTIONS[side],
+            },
+            "loss": {"name": "bsc", "tau": 0.1, "threshold": 0.6},
+            "train": {"batch_size": batch, "output_dir": out},
+            "hf": {
+                "max_steps": steps,
+                "eval_strategy": "no",
+                "save_strategy": "no",
+                "load_best_model_at_end": False,
+                "disable_tqdm": True,
+            },
+        }
+    )
+    built = build_trainer(
+        cfg, dataclasses.replace(task, train=train), model, out, seed=0, callbacks=lambda *_: [callback]
+    )
+    built.factory.samplers = GroupingLog()
+    return built.trainer, built.factory
+
+
 def run_side(
-    side: str, train: Any, batch: int, steps: int, max_seq_length: int, model_name: str = "minilm"
+    side: str, task: Any, train: Any, batch: int, steps: int, max_seq_length: int, model_name: str = "minilm"
 ) -> dict[str, Any]:
     """One timed ``trainer.train()`` of ``side`` on a fresh model."""
     from sentence_transformers import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-    from bscl.batching import make_batch_sampler
-    from bscl.losses import STLoss
-    from bscl.losses.modules import build_loss
     from bscl.models import load_model
-    from bscl.training import BSCLTrainer
 
     model = load_model(model_name, max_seq_length=max_seq_length, padding_free=side in PADDING_FREE_SIDES)
     shape = encoder_shape(model)
@@ -260,17 +294,7 @@ def run_side(
     factory = None
     with tempfile.TemporaryDirectory() as out:
         if side in SAMPLER_OPTIONS:
-            factory = make_batch_sampler(
-                "example", group_size=8, reuse_embeddings=True, **SAMPLER_OPTIONS[side]
-            )
-            factory.set_model(model)
-            factory.samplers = GroupingLog()
-            loss = STLoss(model, build_loss("bsc", tau=0.1, threshold=0.6), gather_across_processes=True)
-            loss.embedding_callback = factory.embedding_cache
-            args = training_args(out, batch, steps, batch_sampler=factory)
-            trainer: Any = BSCLTrainer(
-                model=model, args=args, train_dataset=train, loss=loss, callbacks=[timer.callback]
-            )
+            trainer, factory = bscl_trainer(side, task, train, model, out, batch, steps, timer.callback)
         else:
             args = training_args(out, batch, steps)
             data = train.remove_columns([c for c in train.column_names if c not in ("anchor", "positive")])
@@ -486,14 +510,14 @@ def main() -> None:
     warm = train.select(range(min(n, args.warmup_steps * args.batch_size)))
     for side in sides:
         t0 = time.perf_counter()
-        run_side(side, warm, args.batch_size, args.warmup_steps, args.max_seq_length, args.model)
+        run_side(side, task, warm, args.batch_size, args.warmup_steps, args.max_seq_length, args.model)
         print(f"warm-up {side}: {time.perf_counter() - t0:.1f} s", flush=True)
 
     config = {**vars(args), "out": str(args.out) if args.out else None, "train_pairs": n, "sides": sides}
     runs = []
     for rnd in range(args.rounds):
         for side in sides[rnd % len(sides) :] + sides[: rnd % len(sides)]:  # rotate who goes first
-            r = run_side(side, train, args.batch_size, args.steps, args.max_seq_length, args.model)
+            r = run_side(side, task, train, args.batch_size, args.steps, args.max_seq_length, args.model)
             r["round"] = rnd + 1
             runs.append(r)
             if args.out is not None:  # partial results, in case the run is cut short

@@ -1,10 +1,10 @@
-"""Zero-shot numbers of pretrained bi-encoders on every available task (issue 3).
+"""Zero-shot numbers of pretrained bi-encoders on every available task.
 
     python benchmarks/zero_shot.py --models minilm [mpnet] [--splits dev test] [--out runs/zero_shot]
 
 Loads each model once, runs :func:`bscl.evaluation.command.run_eval` for every task in
 ``bscl.data.AVAILABLE_TASKS`` and split, writes one JSON per (model, task, split) under ``--out``
-and prints a Markdown table (the one pasted into benchmarks/RESULTS.md, section "Zero-shot (issue 3)").
+and prints a Markdown table (the one pasted into benchmarks/RESULTS.md, section "Zero-shot").
 ``wiki-unsup`` is evaluated on STSb dev/test, so it duplicates the stsb row and is left out.
 """
 

@@ -26,6 +26,7 @@ def tiny_run(out: Path, *extra: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_tensorboard_event_file_and_model_card_of_a_train_run(tmp_path):
     event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
     out = tmp_path / "run"
@@ -61,6 +62,7 @@ def test_hf_conflict_is_an_error_before_training(tmp_path, capsys):
     assert not (out / "seed-0").exists()
 
 
+@pytest.mark.slow
 def test_generic_scores_on_a_0_to_5_scale(tmp_path):
     rows = [("a cat sits", "a cat is sitting", 5), ("dogs bark", "a dog barks", 4), ("it rains", "cars", 0)]
     rows = rows * 4
@@ -83,6 +85,7 @@ def test_generic_scores_on_a_0_to_5_scale(tmp_path):
     assert main(tiny_run(tmp_path / "run2", "--data.task=generic", f"--data.train_file={train}")) == 2
 
 
+@pytest.mark.slow
 def test_finished_seeds_keep_only_what_resume_and_the_chosen_model_need(tmp_path, capsys):
     out = tmp_path / "run"
     argv = tiny_run(out, "--train.epochs=2", "--train.seeds=2")

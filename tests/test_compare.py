@@ -15,8 +15,9 @@ from bscl.experiments.compare import recipes_of
 from bscl.models import load_model
 from bscl.run import prepare_task, run_training
 from bscl.training import peers
+from bscl.training.builder import trainer_loss
 from bscl.training.config import from_dict
-from bscl.training.peers import PEER_LOSSES, peer_loss_from_config
+from bscl.training.peers import PEER_LOSSES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data_root"
 
@@ -60,7 +61,7 @@ def test_peer_recipe_builds_its_own_class_sampler_and_data(name, tmp_path):
     cfg = config(tmp_path, task_name, name)
     task = prepare_task(cfg, FIXTURES)
     model = load_model("tiny", max_seq_length=32)
-    setup = peer_loss_from_config(cfg, task, model, task.train)
+    setup = trainer_loss(cfg, task, model, task.train)
     assert type(setup.loss).__name__ == cls and setup.batch_sampler.name == sampler
     data = PEER_LOSSES[name].data
     if data == "pairs":
@@ -96,7 +97,7 @@ def test_cqa_cosine_peer_trains_on_the_labeled_negatives_too(task_name, tmp_path
     assert "st-cosine" in recipes.peers(task_name) and "st-cosine" in recipes_of(task_name)
     cfg = config(tmp_path, task_name, "st-cosine")
     task = prepare_task(cfg, FIXTURES)
-    setup = peer_loss_from_config(cfg, task, load_model("tiny", max_seq_length=32), task.train)
+    setup = trainer_loss(cfg, task, load_model("tiny", max_seq_length=32), task.train)
     assert type(setup.loss).__name__ == "CosineSimilarityLoss"
     assert setup.train["label"] == task.train["label"] and setup.train["anchor"] == task.train["anchor"]
     assert {0.0, 1.0} == set(setup.train["label"])

@@ -72,6 +72,7 @@ def test_mined_columns_are_positive_pairs_with_k_other_texts(task, tmp_path):
         assert all(row["negative_1"] in pool for row in out)
 
 
+@pytest.mark.slow
 def test_bsc_trains_with_mined_negatives_and_records_the_option(tmp_path, capsys):
     metrics = run_training(config(tmp_path / "run", task="mrpc", k=2))
     assert "mined hard negatives" in capsys.readouterr().out
@@ -104,7 +105,9 @@ def test_a_batch_larger_than_the_positive_pairs_is_refused_before_the_model_load
 def test_a_batch_larger_than_the_mined_set_is_refused_after_mining(tmp_path, monkeypatch):
     # mining can drop anchors (fewer than K candidates): the mined set is checked again, before training
     real = peers.with_hard_negatives
-    monkeypatch.setattr("bscl.run.with_hard_negatives", lambda *a, **kw: real(*a, **kw).select(range(1)))
+    monkeypatch.setattr(
+        "bscl.training.builder.with_hard_negatives", lambda *a, **kw: real(*a, **kw).select(range(1))
+    )
     cfg = config(tmp_path / "run", task="mrpc", k=1)
     with pytest.raises(ValueError, match=r"larger than the training data \(1 positive pairs with 1 mined"):
         run_training(cfg)

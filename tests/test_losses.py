@@ -560,8 +560,8 @@ def test_without_duplicates_equals_the_authors_code(k, normalization, seed):
 
 
 def test_negative_row_of_a_duplicated_query_adds_nothing():
-    """Issue 11's defect: a label-0 row whose query also has a positive row used to take that row's
-    answer as its positive. Now it adds 0 (but stays in every denominator)."""
+    """A label-0 row whose query also has a positive row must not take that row's answer as its
+    positive: it adds 0 (but stays in every denominator, eq. 5)."""
     g = torch.Generator().manual_seed(3)
     q0 = torch.randn(1, 4, generator=g, dtype=torch.float64)
     q = torch.cat([q0, q0, torch.randn(1, 4, generator=g, dtype=torch.float64)])  # rows 0, 1: same query

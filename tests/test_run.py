@@ -27,6 +27,7 @@ def config(out: Path, **sections: dict) -> RunConfig:
     return from_dict(base)
 
 
+@pytest.mark.slow
 def test_train_writes_a_complete_run_folder_and_resumes_finished_seeds(tmp_path, capsys):
     from sentence_transformers import SentenceTransformer
 
@@ -61,6 +62,7 @@ def test_train_writes_a_complete_run_folder_and_resumes_finished_seeds(tmp_path,
     assert again["seeds"] == saved["seeds"]
 
 
+@pytest.mark.slow
 def test_another_config_in_the_same_folder_is_refused(tmp_path):
     out = tmp_path / "run"
     run_training(config(out, train={"epochs": 1}))
@@ -68,6 +70,7 @@ def test_another_config_in_the_same_folder_is_refused(tmp_path):
         run_training(config(out, train={"epochs": 1}, loss={"tau": 0.2}))
 
 
+@pytest.mark.slow
 def test_sequential_training_starts_from_the_previous_run(tmp_path):
     first = tmp_path / "bsc"
     run_training(config(first, train={"epochs": 1}))
@@ -113,6 +116,7 @@ def test_unsupervised_pairs_each_first_text_with_itself():
     assert set(task.train["label"]) == {1.0}
 
 
+@pytest.mark.slow
 def test_unsupervised_training_with_one_direction(tmp_path):
     cfg = config(
         tmp_path / "simcse",
@@ -149,6 +153,7 @@ def test_bscl_train_under_torchrun_with_two_processes(tmp_path):
     assert (out / "model" / "modules.json").is_file()
 
 
+@pytest.mark.slow
 def test_reuse_mode_encodes_once_then_reuses_the_training_embeddings(tmp_path):
     cfg = config(
         tmp_path / "reuse",
@@ -164,6 +169,7 @@ def test_reuse_mode_encodes_once_then_reuses_the_training_embeddings(tmp_path):
         assert later["n_encoded"] == 0 and later["n_reused"] == n
 
 
+@pytest.mark.slow
 def test_cold_start_by_words_and_packing_skip_the_first_encode_pass(tmp_path):
     cfg = config(
         tmp_path / "fast",
@@ -186,13 +192,45 @@ def test_cold_start_by_words_and_packing_skip_the_first_encode_pass(tmp_path):
 
 
 def test_train_subset_is_the_same_pairs_for_every_strategy():
-    from bscl.run import _subset
+    from bscl.training.builder import train_subset
 
     random_cfg = config(Path("unused"), data={"train_subset": 5})
     seq_cfg = config(Path("unused"), data={"train_subset": 5}, batching={"strategy": "sequential"})
     task = prepare_task(random_cfg, FIXTURES)
     rows = lambda ds: list(zip(ds["anchor"], ds["positive"], strict=True))  # noqa: E731
-    a, b = rows(_subset(task, random_cfg)), rows(_subset(task, seq_cfg))
+    a, b = rows(train_subset(task, random_cfg)), rows(train_subset(task, seq_cfg))
     assert len(a) == 5 and set(a) == set(b)
     order = rows(task.train)
     assert b == sorted(b, key=order.index)  # sequential keeps the file order
+
+
+@pytest.mark.parametrize(
+    ("loss", "batching", "loss_class", "sampler"),
+    [
+        ("bsc", {"strategy": "example", "group_size": 2}, "STLoss", None),
+        ("st-cosent", {}, "CoSENTLoss", "BATCH_SAMPLER"),
+    ],
+)
+def test_builder_wires_loss_sampler_and_trainer_arguments(tmp_path, loss, batching, loss_class, sampler):
+    from bscl.losses import LossStateCallback
+    from bscl.models import load_model
+    from bscl.training.builder import build_trainer
+
+    cfg = config(tmp_path / "run", loss={"name": loss}, batching=batching, hf={"save_total_limit": 3})
+    task = prepare_task(cfg, FIXTURES)
+    built = build_trainer(cfg, task, load_model("tiny", max_seq_length=32), tmp_path / "run", seed=5)
+    args = built.trainer.args
+    assert type(built.loss).__name__ == loss_class
+    assert (built.factory is not None) == (loss == "bsc")
+    # bscl's sampler factory for a bscl strategy, sentence-transformers' own sampler for a peer
+    assert args.batch_sampler is built.factory if sampler is None else args.batch_sampler.name == sampler
+    assert (args.per_device_train_batch_size, args.num_train_epochs, args.seed, args.data_seed) == (
+        4,
+        2,
+        5,
+        5,
+    )
+    assert args.learning_rate == cfg.train.learning_rate and args.save_total_limit == 3
+    assert args.metric_for_best_model == built.metric_key == "eval_stsb_dev_spearman_cosine"
+    has_state = any(isinstance(c, LossStateCallback) for c in built.trainer.callback_handler.callbacks)
+    assert has_state == (loss == "bsc")  # a peer's loss keeps no state

@@ -1,5 +1,5 @@
-"""Issue 15 parts 1 (training guard), 2 (the run folder) and 4 (clear errors): nothing lost, nothing
-silently wrong. Each test names the behaviour before the fix in a comment."""
+"""The training guard, the run folder and its clear errors: nothing lost, nothing silently wrong.
+Each test names the failure it guards against in a comment."""
 
 from __future__ import annotations
 

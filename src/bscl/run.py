@@ -31,10 +31,7 @@ Under ``torchrun`` every process runs this function; only rank 0 writes files.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
-import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -44,35 +41,28 @@ import torch
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
-from bscl.batching import make_batch_sampler
 from bscl.data import Task, load_task
 from bscl.data.task import recording_reads
-from bscl.evaluation import build_evaluator, evaluate
+from bscl.evaluation import evaluate
 from bscl.evaluation.evaluators import EncodeCache
-from bscl.losses import LossStateCallback, STLoss
 from bscl.losses.functional import binarize
-from bscl.losses.modules import EmbeddingLoss, build_loss, is_contrastive
 from bscl.models import load_model
 from bscl.paths import data_root
 from bscl.reporting import runfolder as RF
 from bscl.reporting.report import format_table, write_report
-from bscl.training import BSCLTrainer
-from bscl.training.config import HF_DEFAULTS, RunConfig, resolve_loss_options
-from bscl.training.peers import (
-    PEER_LOSSES,
-    peer_loss_from_config,
+from bscl.training.builder import (
+    build_trainer,
+    check_batch_fits,
+    is_main_process,
     positive_threshold,
-    with_hard_negatives,
+    train_subset,
+    world_size,
 )
-from bscl.training.trainer import EmbeddingCacheCallback
+from bscl.training.config import RunConfig
+from bscl.training.registry import loss_entry
 from bscl.training.wise import interpolate_, snapshot
 
 logger = logging.getLogger(__name__)
-
-
-def is_main_process() -> bool:
-    """Rank 0 under ``torchrun`` (``RANK`` is set before any process group exists), else True."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -128,24 +118,15 @@ class Progress(TrainerCallback):
         write_json(self.path, self.metrics)
 
 
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
 def resolved_loss_options(cfg: RunConfig, task: Task) -> dict[str, Any]:
     """The loss's name and every option it runs with (unset options: the loss's defaults; the
     threshold: the task's binarization threshold unless given). Recorded in ``metrics.json``."""
-    if cfg.loss.name in PEER_LOSSES:  # a sentence-transformers recipe: its library's own defaults
-        return {"name": cfg.loss.name}
-    return {"name": cfg.loss.name, **resolve_loss_options(cfg.loss, task.binarize_threshold)}
+    return loss_entry(cfg.loss.name).options(cfg.loss, task.binarize_threshold)
 
 
-def loss_from_config(cfg: RunConfig, task: Task) -> EmbeddingLoss:
-    """Instantiate the configured loss with its resolved options (see :func:`resolved_loss_options`)."""
-    options = resolved_loss_options(cfg, task)
-    return build_loss(options.pop("name"), **options)
+def loss_from_config(cfg: RunConfig, task: Task) -> Any:
+    """The configured bscl loss (embedding level) with its resolved options."""
+    return loss_entry(cfg.loss.name).build(resolved_loss_options(cfg, task))
 
 
 def prepare_task(cfg: RunConfig, root: Path | None) -> Task:
@@ -194,86 +175,31 @@ def prepare_task(cfg: RunConfig, root: Path | None) -> Task:
     return task
 
 
-def _subset(task: Task, cfg: RunConfig) -> Any:
-    train = task.train
-    n = cfg.data.train_subset
-    if n is not None and n < len(train):
-        # the same seeded random subset for every strategy (strategies compare on the same pairs);
-        # sequential batching keeps those pairs in their file order
-        if cfg.batching.strategy == "sequential":
-            rows = (
-                train.add_column("__row", list(range(len(train)))).shuffle(seed=0).select(range(n))["__row"]
-            )
-            train = train.select(sorted(rows))
-        else:
-            train = train.shuffle(seed=0).select(range(n))
-    return train
-
-
-def _dev_task(task: Task, n: int | None) -> Task:
-    """The task whose dev split (first ``n`` items) the per-epoch evaluator scores."""
-    if n is None or task.dev is None or n >= len(task.dev):
-        return task
-    return dataclasses.replace(task, dev=task.dev.head(n))
-
-
-def check_batch_fits(cfg: RunConfig, n: int, what: str) -> None:
-    """A batch (x processes) no larger than the ``n`` training items: otherwise no step would run."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if cfg.train.batch_size * world > n:
-        raise ValueError(
-            f"--train.batch_size={cfg.train.batch_size} (x {world} processes) is larger than the training "
-            f"data ({n} {what}); lower --train.batch_size or raise --data.train_subset"
-        )
-
-
 def check_training_data(cfg: RunConfig, task: Task) -> None:
     """What the options ask of the data, checked before any model is loaded (ValueError naming the
-    option): a batch no larger than the data, labels where the loss needs them, at least one positive
-    and two pairs per batch for a contrastive loss."""
-    tr, lo = cfg.train, cfg.loss
-    train = _subset(task, cfg)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    option): a batch no larger than the data, and what the loss needs of it (its registry entry:
+    labels, at least one positive and two pairs per batch for a contrastive loss)."""
+    lo = cfg.loss
+    entry = loss_entry(lo.name)
+    train = train_subset(task, cfg)
     trains_on, what = len(train), "pairs"
-    peer_data = PEER_LOSSES[lo.name].data if lo.name in PEER_LOSSES else None
-    if "label" in train.column_names and (cfg.data.hard_negatives or peer_data in ("positives", "mined")):
+    if "label" in train.column_names and (cfg.data.hard_negatives or entry.data in ("positives", "mined")):
         # these train on the positive pairs alone (mining may drop a few more: checked after it)
         t = positive_threshold(cfg, task)
         trains_on = int(sum(1 for v in train["label"] if v > t))
         option = "--data.hard_negatives" if cfg.data.hard_negatives else f"--loss.name {lo.name}"
         what = f"positive pairs (label > {t}), which {option} trains on"
     check_batch_fits(cfg, trains_on, what)
-    if lo.name in PEER_LOSSES:  # sentence-transformers' own recipes check their data themselves
-        return
-    contrastive = is_contrastive(lo.name)
-    if contrastive and tr.batch_size * world < 2:
-        raise ValueError(
-            f"--train.batch_size=1 with --loss.name {lo.name}: a batch of one pair has no in-batch "
-            "negatives, the loss is constant and nothing is learned; use --train.batch_size >= 2"
-        )
-    labels = train["label"] if "label" in train.column_names else None
-    source = cfg.data.train_file or task.name
-    loss = loss_from_config(cfg, task)
-    if loss.requires_labels and (labels is None or task.info.get("label_type") == "positive" or
-                                 cfg.data.unsupervised or task.kind == "unsupervised"):  # fmt: skip
-        raise ValueError(
-            f"--loss.name {lo.name} needs graded or binary labels, but the training pairs of {source} "
-            "have none (every pair is a positive); use --loss.name bsc, or data with a label column"
-        )
-    options = resolved_loss_options(cfg, task)
-    threshold = options.get("threshold", task.binarize_threshold)
-    if (
-        contrastive
-        and options.get("use_labels")
-        and labels is not None
-        and len(labels)
-        and not bool(binarize(torch.tensor(labels, dtype=torch.float64), threshold).any())
-    ):
-        raise ValueError(
-            f"no training pair of {source} has a label above the threshold {threshold}: with "
-            "--loss.use_labels true none is a positive and nothing is learned; lower --loss.threshold "
-            "or pass --loss.use_labels false"
-        )
+    unlabeled = (
+        task.info.get("label_type") == "positive" or cfg.data.unsupervised or task.kind == "unsupervised"
+    )
+    entry.check_data(
+        train["label"] if "label" in train.column_names else None,
+        options=resolved_loss_options(cfg, task),
+        world_batch=cfg.train.batch_size * world_size(),
+        unlabeled=unlabeled,
+        source=cfg.data.train_file or task.name,
+    )
 
 
 def prune_checkpoints(seed_dir: Path) -> None:
@@ -300,104 +226,16 @@ def train_seed(
     cfg: RunConfig, task: Task, seed: int, out: Path, metrics: dict[str, Any], metrics_path: Path
 ) -> dict[str, Any]:
     """Train one seed in ``out``; returns the chosen checkpoint's dev and test metrics."""
-    from sentence_transformers import SentenceTransformerTrainingArguments
-    from sentence_transformers.base.sampler import BatchSamplers
-
     tr = cfg.train
     model = load_model(tr.model, seed=seed, max_seq_length=tr.max_seq_length, padding_free=tr.padding_free)
-    train = _subset(task, cfg)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if cfg.data.hard_negatives:  # mined with the pretrained model, before any training step
-        before = len(train)
-        train = with_hard_negatives(
-            train, model, task, cfg.data.hard_negatives, positive_threshold(cfg, task), cfg.eval.batch_size
-        )  # anchor, positive, negative_1..K, label
-        if is_main_process():
-            print(
-                f"seed {seed}: {len(train)} positive pairs of {before} with {cfg.data.hard_negatives} "
-                "mined hard negatives each",
-                flush=True,
-            )
-        check_batch_fits(
-            cfg, len(train), f"positive pairs with {cfg.data.hard_negatives} mined negatives each"
-        )
-    peer = peer_loss_from_config(cfg, task, model, train) if cfg.loss.name in PEER_LOSSES else None
-    if peer is not None:  # a sentence-transformers recipe: its own loss, sampler and data (bscl compare)
-        train = peer.train
-        if (
-            peer.train is not None
-            and cfg.loss.name in PEER_LOSSES
-            and PEER_LOSSES[cfg.loss.name].data == "mined"
-        ):
-            check_batch_fits(cfg, len(train), "positive pairs with a mined negative each")
-    loss = (
-        peer.loss
-        if peer is not None
-        else STLoss(
-            model,
-            loss_from_config(cfg, task),
-            mini_batch_size=tr.mini_batch_size,
-            gather_across_processes=True,  # acts only under an initialised process group (torchrun)
-        )
-    )
+    progress: list[Progress] = []
 
-    strategy = cfg.batching.strategy
-    sampler: Any = peer.batch_sampler if peer is not None else BatchSamplers.BATCH_SAMPLER
-    factory = None
-    bc = cfg.batching
-    if strategy != "random" or bc.reuse_embeddings or bc.pack_by_length:
-        factory = make_batch_sampler(
-            strategy,
-            group_size=bc.group_size,
-            element=bc.group_by,
-            reuse_embeddings=bc.reuse_embeddings,
-            cold_start=bc.cold_start,
-            pack_by_length=bc.pack_by_length,
-            pack_window=bc.pack_window,
-        )
-        if factory.needs_encoder:
-            factory.set_model(model, batch_size=cfg.eval.batch_size)
-        if factory.embedding_cache is not None:
-            loss.embedding_callback = factory.embedding_cache
-        sampler = factory
+    def callbacks(metric_key: str, factory: Any) -> list[TrainerCallback]:
+        progress.append(Progress(metric_key, metrics, metrics_path, seed, factory))
+        return progress
 
-    evaluator = build_evaluator(_dev_task(task, cfg.data.eval_subset), "dev", batch_size=cfg.eval.batch_size)
-    metric_key = f"eval_{evaluator.primary_metric}"
-    steps_per_epoch = math.ceil(len(train) / (tr.batch_size * world))
-    own = {  # the fields bscl sets from its own options (HF_FROM_BSCL): --hf.* may not override them
-        "output_dir": str(out),
-        "num_train_epochs": tr.epochs,
-        "per_device_train_batch_size": tr.batch_size,
-        "per_device_eval_batch_size": cfg.eval.batch_size,
-        "learning_rate": tr.learning_rate,
-        "warmup_steps": max(0, round(tr.warmup_ratio * steps_per_epoch * tr.epochs)),
-        "weight_decay": tr.weight_decay,
-        "metric_for_best_model": metric_key,
-        "greater_is_better": True,
-        "logging_steps": tr.logging_steps,
-        "seed": seed,
-        "data_seed": seed,
-        "batch_sampler": sampler,
-    }
-    # under torchrun on a CPU-only machine: gloo (the trainer would otherwise not run in DDP mode)
-    ddp = {"use_cpu": True, "ddp_backend": "gloo"} if world > 1 and not _cuda() else {}
-    # bscl's defaults (HF_DEFAULTS), then --hf.* (checked in RunConfig.validate), then bscl's own fields
-    args = SentenceTransformerTrainingArguments(**{**HF_DEFAULTS, **ddp, **cfg.hf, **own})
-    progress = Progress(metric_key, metrics, metrics_path, seed, factory)
-    # peers: no loss state (GIST's guide model would be saved with every checkpoint)
-    callbacks: list[TrainerCallback] = [progress] + ([] if peer is not None else [LossStateCallback(loss)])
-    if factory is not None and factory.embedding_cache is not None:
-        callbacks.append(EmbeddingCacheCallback(factory.embedding_cache))
-    trainer = BSCLTrainer(
-        model=model,
-        args=args,
-        train_dataset=train,
-        loss=loss,
-        evaluator=evaluator,
-        tau_learning_rate=cfg.loss.tau_learning_rate,
-        adam_bias_correction=tr.adam_bias_correction,
-        callbacks=callbacks,
-    )
+    built = build_trainer(cfg, task, model, out, seed=seed, callbacks=callbacks)
+    trainer, metric_key = built.trainer, built.metric_key
     checkpoint = RF.last_checkpoint(out) if tr.resume else None
     resume = str(checkpoint) if checkpoint is not None else None
     if checkpoint is not None and is_main_process():
@@ -425,7 +263,7 @@ def train_seed(
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "dev_per_epoch": RF.dev_history(trainer.state.log_history, metric_key),
         "train_loss": RF.train_losses(trainer.state.log_history),
-        "batching": progress.batching,  # per epoch: encode / grouping seconds, examples reused
+        "batching": progress[0].batching,  # per epoch: encode / grouping seconds, examples reused
         # WiSE-FT: alpha and the fine-tuned checkpoint's dev score (dev / test below: interpolated)
         **({"interpolated": interpolated} if interpolated is not None else {}),
         "dev": dev,

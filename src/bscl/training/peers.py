@@ -1,4 +1,4 @@
-"""sentence-transformers' own recipes as config values: ``--loss.name st-cosent`` etc. (issue 12).
+"""sentence-transformers' own recipes as config values: ``--loss.name st-cosent`` etc.
 
 ``bscl compare`` runs bscl's recipes against these, through the same ``bscl train`` path (same model,
 data, epochs, batch size, learning rate, max length, dev evaluator and dev-chosen checkpoint). A peer
@@ -39,7 +39,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bscl.data import Task
-    from bscl.training.config import RunConfig
+
+#: ``() -> SentenceTransformer``: loads the pretrained model again (GIST's fixed guide)
+GuideLoader = Callable[[], Any]
 
 
 def _st_losses() -> Any:
@@ -48,18 +50,11 @@ def _st_losses() -> Any:
     return losses
 
 
-def _guide(model: Any, task: Task, cfg: RunConfig) -> Any:
-    from bscl.models import load_model
-
-    # the pretrained model, loaded again: GIST's guide stays fixed while ``model`` trains
-    return load_model(cfg.train.model, seed=cfg.train.seed, max_seq_length=cfg.train.max_seq_length)
-
-
 @dataclass(frozen=True)
 class PeerLoss:
     """One sentence-transformers recipe: its loss builder, the data it trains on, its batch sampler."""
 
-    build: Callable[[Any, Task, RunConfig], Any]  #: (model, task, cfg) -> sentence-transformers loss
+    build: Callable[[Any, GuideLoader], Any]  #: (model, guide loader) -> sentence-transformers loss
     data: str  #: "pairs" (all labeled pairs) | "positives" | "mined" (positives + a mined negative)
     sampler: str  #: a ``sentence_transformers.base.sampler.BatchSamplers`` member name
     train: Mapping[str, Any] = field(default_factory=dict)  #: the recipe's own train settings
@@ -73,26 +68,24 @@ class PeerLoss:
 
 
 PEER_LOSSES: dict[str, PeerLoss] = {
-    "st-cosine": PeerLoss(lambda m, t, c: _st_losses().CosineSimilarityLoss(m), "pairs", "BATCH_SAMPLER"),
-    "st-cosent": PeerLoss(lambda m, t, c: _st_losses().CoSENTLoss(m), "pairs", "BATCH_SAMPLER"),
-    "st-angle": PeerLoss(lambda m, t, c: _st_losses().AnglELoss(m), "pairs", "BATCH_SAMPLER"),
+    "st-cosine": PeerLoss(lambda m, g: _st_losses().CosineSimilarityLoss(m), "pairs", "BATCH_SAMPLER"),
+    "st-cosent": PeerLoss(lambda m, g: _st_losses().CoSENTLoss(m), "pairs", "BATCH_SAMPLER"),
+    "st-angle": PeerLoss(lambda m, g: _st_losses().AnglELoss(m), "pairs", "BATCH_SAMPLER"),
     "st-online-contrastive": PeerLoss(
-        lambda m, t, c: _st_losses().OnlineContrastiveLoss(m), "pairs", "BATCH_SAMPLER"
+        lambda m, g: _st_losses().OnlineContrastiveLoss(m), "pairs", "BATCH_SAMPLER"
     ),
     "st-mnrl": PeerLoss(
-        lambda m, t, c: _st_losses().MultipleNegativesRankingLoss(m), "positives", "NO_DUPLICATES"
+        lambda m, g: _st_losses().MultipleNegativesRankingLoss(m), "positives", "NO_DUPLICATES"
     ),
     "st-cached-mnrl": PeerLoss(
-        lambda m, t, c: _st_losses().CachedMultipleNegativesRankingLoss(m, mini_batch_size=32),
+        lambda m, g: _st_losses().CachedMultipleNegativesRankingLoss(m, mini_batch_size=32),
         "positives",
         "NO_DUPLICATES",
         train={"batch_size": 128},
     ),
-    "st-gist": PeerLoss(
-        lambda m, t, c: _st_losses().GISTEmbedLoss(m, guide=_guide(m, t, c)), "positives", "NO_DUPLICATES"
-    ),
+    "st-gist": PeerLoss(lambda m, g: _st_losses().GISTEmbedLoss(m, guide=g()), "positives", "NO_DUPLICATES"),
     "st-mnrl-hard": PeerLoss(
-        lambda m, t, c: _st_losses().MultipleNegativesRankingLoss(m), "mined", "NO_DUPLICATES"
+        lambda m, g: _st_losses().MultipleNegativesRankingLoss(m), "mined", "NO_DUPLICATES"
     ),
 }
 
@@ -109,11 +102,6 @@ class PeerSetup:
     loss: Any
     batch_sampler: Any
     train: Any  #: datasets.Dataset
-
-
-def positive_threshold(cfg: RunConfig, task: Task) -> float:
-    """``--loss.threshold`` where given, else the task's: labels above it are the positive pairs."""
-    return cfg.loss.threshold if cfg.loss.threshold is not None else task.binarize_threshold
 
 
 def positives(train: Any, threshold: float) -> Any:
@@ -153,25 +141,26 @@ def mined(train: Any, model: Any, task: Task, batch_size: int, num_negatives: in
 def with_hard_negatives(train: Any, model: Any, task: Task, k: int, threshold: float, batch_size: int) -> Any:
     """bscl's ``--data.hard_negatives K``: the positive pairs of ``train`` (label > ``threshold``) with
     K mined negatives each (:func:`mined`, the pretrained ``model``) and a label column of 1.0, the
-    layout :class:`bscl.losses.adapters.STLoss` reads as extra negative columns."""
+    layout :class:`bscl.losses.STLoss` reads as extra negative columns."""
     out = mined(positives(train, threshold), model, task, batch_size, num_negatives=k)
     return out.add_column("label", [1.0] * len(out))
 
 
-def peer_loss_from_config(cfg: RunConfig, task: Task, model: Any, train: Any) -> PeerSetup:
-    """The peer recipe ``cfg.loss.name``: its sentence-transformers loss on ``model``, its batch
-    sampler and its training data (``train`` after the task's subset)."""
+def peer_setup(
+    name: str, model: Any, train: Any, task: Task, *, threshold: float, batch_size: int, guide: GuideLoader
+) -> PeerSetup:
+    """The peer recipe ``name``: its sentence-transformers loss on ``model``, its batch sampler and its
+    training data (``train``: the task's training pairs after the subset; ``threshold``: labels above it
+    are the positives; ``batch_size``: of the mining encode pass; ``guide``: loads GIST's guide model)."""
     from sentence_transformers.base.sampler import BatchSamplers
 
-    name = cfg.loss.name
     if name not in PEER_LOSSES:
         raise ValueError(
             f"--loss.name={name!r} is not a sentence-transformers recipe; choose {sorted(PEER_LOSSES)}"
         )
     peer = PEER_LOSSES[name]
-    threshold = positive_threshold(cfg, task)
     if peer.data in ("positives", "mined"):
         train = positives(train, threshold)
     if peer.data == "mined":
-        train = mined(train, model, task, cfg.eval.batch_size)
-    return PeerSetup(peer.build(model, task, cfg), getattr(BatchSamplers, peer.sampler), train)
+        train = mined(train, model, task, batch_size)
+    return PeerSetup(peer.build(model, guide), getattr(BatchSamplers, peer.sampler), train)

@@ -1,0 +1,205 @@
+"""The ``bscl train`` command line and value typing (jsonargparse), generated from the config dataclasses.
+
+Every field ``x`` of section ``s`` becomes ``--s.x VALUE`` (or ``--s.x=VALUE``), its help is the
+section's Google-style ``Args:`` docstring entry, choice fields list their values (from the registry
+that owns each list, :func:`choices`), and no option is matched by a prefix. ``--hf.NAME`` passes any
+``SentenceTransformerTrainingArguments`` option through (:mod:`bscl.training.hf`). A YAML or Python
+value of one field is typed by the same jsonargparse machinery (:func:`coerce`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import types
+import typing
+from typing import Any
+
+from bscl.training.hf import HF_STAGE, hf_cli_view
+
+
+def choices() -> dict[tuple[str, str], tuple[str, ...]]:
+    """The allowed values of each choice option, each taken from the registry that owns the list."""
+    from bscl.batching import COLD_STARTS, STRATEGIES
+    from bscl.data import TASKS
+    from bscl.losses.functional import NORMALIZATIONS
+    from bscl.training.registry import loss_names
+
+    return {
+        ("data", "task"): tuple(TASKS),
+        ("data", "negatives"): ("ranked",),
+        ("data", "label_type"): ("score", "binary", "positive"),
+        ("batching", "strategy"): tuple(STRATEGIES),
+        ("batching", "group_by"): ("first", "second"),
+        ("batching", "cold_start"): tuple(COLD_STARTS),
+        ("loss", "name"): loss_names(),
+        ("loss", "normalization"): tuple(NORMALIZATIONS),
+        ("loss", "combine"): ("mean", "sum"),
+        ("loss", "tau_parametrization"): ("log", "alpha"),
+        ("eval", "split"): ("dev", "test"),
+    }
+
+
+def _optional(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
+
+
+def _with_choices(hint: Any, values: tuple[str, ...]) -> Any:
+    """``str`` -> ``Literal[values]`` (``str | None`` -> ``Literal[values] | None``); other hints unchanged."""
+    literal = typing.Literal[values]  # type: ignore[valid-type]
+    if hint is str:
+        return literal
+    if _optional(hint) and [a for a in typing.get_args(hint) if a is not type(None)] == [str]:
+        return literal | None
+    return hint
+
+
+def sections(cfg: Any) -> dict[str, Any]:
+    """The dataclass sections of a run config instance, by name (``hf`` is a plain mapping)."""
+    return {
+        f.name: getattr(cfg, f.name)
+        for f in dataclasses.fields(cfg)
+        if dataclasses.is_dataclass(getattr(cfg, f.name))
+    }
+
+
+def _cli_view(stage: str, section: Any) -> type:
+    """A copy of a section's dataclass for the parser: defaults = ``section``'s values, choice fields as
+    ``Literal`` types (the stored config keeps plain ``str``), the same docstring (help text)."""
+    cls = type(section)
+    hints = typing.get_type_hints(cls)
+    allowed = choices()
+    fields = []
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if (stage, f.name) in allowed:
+            hint = _with_choices(hint, allowed[(stage, f.name)])
+        fields.append((f.name, hint, dataclasses.field(default=getattr(section, f.name))))
+    view = dataclasses.make_dataclass(cls.__name__, fields)
+    view.__doc__ = cls.__doc__
+    return view
+
+
+def train_parser(base: Any, prog: str = "bscl train") -> Any:
+    """The ``bscl train`` parser (jsonargparse): ``--config`` plus ``--stage.field`` for every field of
+    every section of the run config ``base``, and ``--hf.NAME`` for the trainer options; defaults shown
+    are those of ``base``."""
+    from jsonargparse import ArgumentParser
+
+    parts = sections(base)
+    parser = ArgumentParser(
+        prog=prog,
+        description="Fine-tune a bi-encoder on a task and evaluate it. Values are layered: the task's "
+        "base config, then --config YAML, then these options.",
+        allow_abbrev=False,  # no prefix matching: --train.epoch is an error, not --train.epochs
+        exit_on_error=False,
+        default_meta=False,
+    )
+    parser.add_argument(
+        "--config",
+        type=str | None,
+        default=None,
+        help=f"YAML file with sections {', '.join([*parts, HF_STAGE])} (options given here override it)",
+    )
+    parser.add_argument(
+        "--recipe",
+        type=str | None,
+        default=None,
+        help="the task's recipe to start from (default: the task's default recipe; 'paper' = the "
+        "paper's best method and settings, 'ours' = the best measured here; see docs/tasks.md)",
+    )
+    for stage, section in parts.items():
+        parser.add_class_arguments(_cli_view(stage, section), nested_key=stage)
+    parser.add_class_arguments(hf_cli_view(), nested_key=HF_STAGE)
+    return parser
+
+
+def _pre_scan(argv: list[str], option: str) -> str | None:
+    """The value of ``--option VALUE`` / ``--option=VALUE`` in ``argv`` (the last one wins), else None."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == option and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(option + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def _none_to_null(argv: list[str]) -> list[str]:
+    """Accept ``none`` / ``None`` for unset values (YAML's and jsonargparse's spelling is ``null``)."""
+    out = []
+    for arg in argv:
+        if arg in ("none", "None"):
+            arg = "null"
+        elif arg.startswith("--") and "=" in arg and arg.split("=", 1)[1] in ("none", "None"):
+            arg = arg.split("=", 1)[0] + "=null"
+        out.append(arg)
+    return out
+
+
+def _suggest(message: str, options: list[str]) -> str:
+    """Add "did you mean --x.y?" to jsonargparse's "unrecognized arguments" message."""
+    unknown = [w.split("=", 1)[0] for w in message.split() if w.startswith("--")]
+    hints = []
+    for opt in unknown:
+        close = difflib.get_close_matches(opt, options, n=1, cutoff=0.6)
+        if close:
+            hints.append(f"{opt}: did you mean {close[0]}?")
+    return message + ("\n" + "\n".join(hints) if hints else "")
+
+
+# -- typing one value (YAML / Python mappings) ---------------------------------------------------------
+_NONE_SPELLINGS = ("none", "null", "")
+
+
+@functools.cache
+def _value_parser(typ: Any) -> Any:
+    """A one-option jsonargparse parser that types a value as ``typ``."""
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--value", type=typ)
+    return parser
+
+
+def _members(typ: Any) -> tuple[Any, ...]:
+    if typing.get_origin(typ) in (typing.Union, types.UnionType):
+        return tuple(a for a in typing.get_args(typ) if a is not type(None))
+    return (typ,)
+
+
+def _expected(typ: Any) -> str:
+    """What a value of ``typ`` looks like, for the error message."""
+    first = _members(typ)[0]
+    if typing.get_origin(first) is typing.Literal:
+        return f"one of {list(typing.get_args(first))}"
+    if first is bool:
+        return "true/false"
+    return getattr(first, "__name__", str(first))
+
+
+def _scalar_spelling(raw: Any, typ: Any) -> Any:
+    """YAML scalars that name a value of ``typ`` in another type: a number for a text field, ``0`` / ``1``
+    for a flag, ``inf`` / ``nan`` for a float."""
+    members = _members(typ)
+    if str in members and isinstance(raw, int | float) and not isinstance(raw, bool):
+        return str(raw)
+    if bool in members and isinstance(raw, int) and not isinstance(raw, bool) and raw in (0, 1):
+        return bool(raw)
+    if float in members and isinstance(raw, str) and raw.strip().lower() in ("inf", "+inf", "-inf", "nan"):
+        return float(raw)
+    return raw
+
+
+def coerce(raw: Any, typ: Any, where: str) -> Any:
+    """``raw`` typed as ``typ`` by jsonargparse (``none`` / ``null`` / empty = None for optional fields);
+    ValueError ``"{where}: expected ..., got ..."`` otherwise."""
+    if _optional(typ) and (raw is None or (isinstance(raw, str) and raw.lower() in _NONE_SPELLINGS)):
+        return None
+    from jsonargparse import ArgumentError
+
+    try:
+        return _value_parser(typ).parse_object({"value": _scalar_spelling(raw, typ)}).value
+    except ArgumentError:
+        raise ValueError(f"{where}: expected {_expected(typ)}, got {raw!r}") from None
