@@ -167,15 +167,7 @@ def build_trainer(
     sampler: Any = setup.batch_sampler if setup.batch_sampler is not None else BatchSamplers.BATCH_SAMPLER
     factory = None
     if bc.own_sampler():
-        factory = make_batch_sampler(
-            bc.strategy,
-            group_size=bc.group_size,
-            element=bc.group_by,
-            reuse_embeddings=bc.reuse_embeddings,
-            cold_start=bc.cold_start,
-            pack_by_length=bc.pack_by_length,
-            pack_window=bc.pack_window,
-        )
+        factory = make_batch_sampler(**dataclasses.asdict(bc))  # the section's fields are its options
         if factory.needs_encoder:
             factory.set_model(model, batch_size=cfg.eval.batch_size)
         if factory.embedding_cache is not None:

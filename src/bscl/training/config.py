@@ -286,16 +286,7 @@ class RunConfig:
         check_train_section(self.train)
         from bscl.batching import check_options
 
-        bc = self.batching
-        check_options(
-            strategy=bc.strategy,
-            group_size=bc.group_size,
-            group_by=bc.group_by,
-            reuse_embeddings=bc.reuse_embeddings,
-            cold_start=bc.cold_start,
-            pack_by_length=bc.pack_by_length,
-            pack_window=bc.pack_window,
-        )
+        check_options(**dataclasses.asdict(self.batching))  # the batching layer owns its checks
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
