@@ -211,7 +211,9 @@ def test_parser_takes_a_loss_config_with_optional_fields(monkeypatch):
         C.parse_command_line(["--loss.combine", "max"])
     with pytest.raises(ValueError, match=r"loss.combine: expected one of \['mean', 'sum'\]"):
         C.from_dict({"loss": {"combine": "max"}}, C.base_config())
-    parser = C.train_parser(C.base_config())
+    from bscl.training.options import train_parser
+
+    parser = train_parser(C.base_config())
     help_text = " ".join(parser.format_help().split())
     assert "temperature (None = the loss's default)" in help_text
     assert "Optional[Literal['mean', 'sum']]" in help_text  # the allowed values

@@ -787,7 +787,7 @@ def _cli_config(argv):
 def test_resolved_cli_defaults_equal_the_constructor_defaults(name):
     import inspect
 
-    from bscl.training.config import resolve_loss_options
+    from bscl.training.registry import resolve_loss_options
 
     cfg = _cli_config(["--loss.name", name])
     resolved = resolve_loss_options(cfg.loss)  # no task threshold: the loss's own
@@ -804,7 +804,7 @@ def test_resolved_cli_defaults_equal_the_constructor_defaults(name):
 
 
 def test_named_defaults():
-    from bscl.training.config import resolve_loss_options
+    from bscl.training.registry import resolve_loss_options
 
     focal = resolve_loss_options(_cli_config(["--loss.name", "focal-infonce"]).loss)
     assert focal["margin"] == 0.3 and focal["tau"] == 0.05

@@ -43,7 +43,8 @@ from bscl.reporting import runfolder as RF
 from bscl.reporting.atomic import atomic_write_text
 from bscl.reporting.report import format_table
 from bscl.reporting.runfolder import write_json
-from bscl.training.config import LOSS_CONFIG_EXTRA, RunConfig
+from bscl.training.config import RunConfig
+from bscl.training.registry import LOSS_CONFIG_EXTRA
 
 
 @dataclass

@@ -315,7 +315,7 @@ def _resolved_loss(config: Mapping[str, Any]) -> Mapping[str, Any]:
     if not isinstance(loss, Mapping):
         return config
     from bscl.losses.modules import LOSSES, loss_options
-    from bscl.training.config import LOSS_CONFIG_EXTRA
+    from bscl.training.registry import LOSS_CONFIG_EXTRA
 
     name = loss.get("name")
     if name not in LOSSES:

@@ -21,15 +21,11 @@ from typing import Any
 
 import yaml
 
-from bscl.training.hf import HF_DEFAULTS, HF_FROM_BSCL, HF_STAGE, check_hf_options
+from bscl.training.hf import HF_STAGE, check_hf_options
 from bscl.training.options import _none_to_null, _pre_scan, _suggest, choices, coerce, train_parser
-from bscl.training.registry import LOSS_CONFIG_EXTRA, given_loss_options, loss_entry, resolve_loss_options
+from bscl.training.registry import loss_entry
 
 __all__ = [
-    "HF_DEFAULTS",
-    "HF_FROM_BSCL",
-    "HF_STAGE",
-    "LOSS_CONFIG_EXTRA",
     "STAGES",
     "BatchingConfig",
     "DataConfig",
@@ -39,10 +35,8 @@ __all__ = [
     "TrainConfig",
     "base_config",
     "from_dict",
-    "given_loss_options",
     "load_yaml",
     "parse_command_line",
-    "resolve_loss_options",
 ]
 
 
