@@ -169,7 +169,7 @@ def write_record(record: Mapping[str, Any], results_dir: PathLike, force: bool =
     path = record_path(results_dir, record["task"], record["recipe"], record["seed"])
     check_record_split(record, path)
     if path.is_file():
-        old = _read_json(path)
+        old = RF.read_json_object(path)
         differ = [k for k in RESULT_FIELDS if old.get(k) != record.get(k)]
         if not differ:
             return path
@@ -203,7 +203,7 @@ def matching_record(
     split of the task's data (:func:`check_record_split`) is an error (``hint``: what to do instead), raised
     before anything trains: its result could not be written."""
     for path in paths:
-        record = _read_json(Path(path))
+        record = RF.read_json_object(Path(path))
         check_record_split(record, path)
         diff = differ(record.get("config"))
         if diff is not None:
@@ -215,21 +215,11 @@ def matching_record(
 # --------------------------------------------------------------------------------------------------
 # tables (pure functions)
 # --------------------------------------------------------------------------------------------------
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: line {err.lineno}: invalid JSON: {err.msg}") from err
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object")
-    return data
-
-
 def load_records(results_dir: PathLike) -> list[dict[str, Any]]:
     """Every ``<task>/<recipe>/seed-<n>.json`` under ``results_dir`` (sorted by path)."""
     out = []
     for path in sorted(Path(results_dir).glob("*/*/seed-*.json")):
-        rec = _read_json(path)
+        rec = RF.read_json_object(path)
         for key in ("task", "recipe", "seed", "test"):
             if key not in rec:
                 raise ValueError(f"{path}: field {key!r} missing")

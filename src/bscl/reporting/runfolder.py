@@ -95,6 +95,17 @@ def write_json(path: PathLike, data: Any) -> None:
 # --------------------------------------------------------------------------------------------------
 # reading
 # --------------------------------------------------------------------------------------------------
+def read_json_object(path: PathLike) -> dict[str, Any]:
+    """A JSON file that holds one object; ValueError naming the file (and line) otherwise."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: line {err.lineno}: invalid JSON: {err.msg}") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
 def load_metrics(run_dir: PathLike) -> dict[str, Any]:
     """``run_dir/metrics.json`` as a dict; clear errors for a missing or malformed file."""
     path = Path(run_dir) / METRICS
@@ -102,12 +113,7 @@ def load_metrics(run_dir: PathLike) -> dict[str, Any]:
         raise FileNotFoundError(f"{run_dir}: run folder not found")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found (is {run_dir} a `bscl train` output folder?)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: line {err.lineno}: invalid JSON: {err.msg}") from err
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    data = read_json_object(path)
     seeds = data.get("seeds", {})
     if not isinstance(seeds, dict):
         raise ValueError(f"{path}: field 'seeds': expected an object seed -> result")
