@@ -70,11 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=_train)
     eval_command.register(sub)
     reporting_commands.register(sub)
-    from bscl.experiments import compare, records, reproduce
+    from bscl.experiments import compare, pages, reproduce
 
     reproduce.register(sub)
     compare.register(sub)
-    records.register(sub)
+    pages.register(sub)
     return parser
 
 
