@@ -58,7 +58,7 @@ from bscl.training.builder import (
     train_subset,
     world_size,
 )
-from bscl.training.config import RunConfig
+from bscl.training.config import DataConfig, RunConfig
 from bscl.training.registry import loss_entry
 from bscl.training.wise import interpolate_, snapshot
 
@@ -129,21 +129,26 @@ def loss_from_config(cfg: RunConfig, task: Task) -> Any:
     return loss_entry(cfg.loss.name).build(resolved_loss_options(cfg, task))
 
 
+def generic_options(da: DataConfig) -> dict[str, Any]:
+    """The generic loader's options (:func:`bscl.data.tasks.generic.load_generic`: ``train``, ``dev``,
+    ``test`` and the reading options of :func:`~bscl.data.tasks.generic.read_generic`) that the
+    ``--data.*`` options of the user's own pairs give."""
+    return {
+        "train": da.train_file,
+        "dev": da.dev_file,
+        "test": da.test_file,
+        "text1": da.text1,
+        "text2": da.text2,
+        "label": da.label,
+        "label_type": da.label_type,
+        **({"score_range": (0.0, da.label_max)} if da.label_max is not None else {}),
+    }
+
+
 def prepare_task(cfg: RunConfig, root: Path | None) -> Task:
     """Load the task with the data options of ``cfg`` (generic files, ranked negatives, unsupervised)."""
     da = cfg.data
-    options: dict[str, Any] = {}
-    if da.task == "generic":
-        options = {
-            "train": da.train_file,
-            "dev": da.dev_file,
-            "test": da.test_file,
-            "text1": da.text1,
-            "text2": da.text2,
-            "label": da.label,
-            "label_type": da.label_type,
-            **({"score_range": (0.0, da.label_max)} if da.label_max is not None else {}),
-        }
+    options: dict[str, Any] = generic_options(da) if da.task == "generic" else {}
     if da.negatives:
         # the paper ranks the claims with a pretrained SBERT: here the zero-shot model of the run
         options["negatives"] = da.negatives
@@ -298,7 +303,7 @@ def run_zero_shot(cfg: RunConfig) -> dict[str, Any]:
     """Evaluate the pretrained model ``cfg.train.model`` on dev and test with the same evaluation code
     as a trained run, and write the result as a finished one-seed run folder (``metrics.json`` in
     ``bscl train``'s format, so that records and reports read it like any other run)."""
-    task = prepare_task(cfg, data_root(cfg.data.data_root))
+    task = prepare_task(cfg, None if cfg.data.task == "generic" else data_root(cfg.data.data_root))
     model = load_model(
         cfg.train.model, seed=cfg.train.seed, max_seq_length=cfg.train.max_seq_length, device=cfg.train.device
     )

@@ -384,18 +384,26 @@ def fingerprint(files: Sequence[PathLike]) -> dict[str, str]:
     return {str(Path(p)): sha256_file(p) for p in files}
 
 
-def check_fingerprint(folder: PathLike, stored: Mapping[str, str] | None, current: Mapping[str, str]) -> None:
-    """Refuse to continue a run whose data changed, naming the files."""
-    if not stored:
-        return  # a run from before fingerprints: nothing to compare
-    if sorted(stored.values()) == sorted(current.values()):
-        return  # the same contents (a data root moved or spelled otherwise)
+def data_changes(stored: Mapping[str, str] | None, current: Mapping[str, str]) -> list[str]:
+    """What differs between two fingerprints (:func:`fingerprint`): ``PATH changed``, ``PATH is new``,
+    ``PATH is no longer read``; empty when nothing was stored (from before fingerprints) or the
+    contents are the same (a data root moved or spelled otherwise)."""
+    if not stored or sorted(stored.values()) == sorted(current.values()):
+        return []
     changed = [p for p in current if p in stored and stored[p] != current[p]]
     added = [p for p in current if p not in stored]
     gone = [p for p in stored if p not in current]
-    if changed or added or gone:
-        what = [f"{p} changed" for p in changed] + [f"{p} is new" for p in added]
-        what += [f"{p} is no longer read" for p in gone]
+    return (
+        [f"{p} changed" for p in changed]
+        + [f"{p} is new" for p in added]
+        + [f"{p} is no longer read" for p in gone]
+    )
+
+
+def check_fingerprint(folder: PathLike, stored: Mapping[str, str] | None, current: Mapping[str, str]) -> None:
+    """Refuse to continue a run whose data changed, naming the files."""
+    what = data_changes(stored, current)
+    if what:
         raise RunFolderError(
             f"{folder} was trained on other data: {'; '.join(what)}. Resuming would continue on the new "
             "rows; restore the data, choose another --train.output_dir, or pass --train.overwrite true"

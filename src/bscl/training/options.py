@@ -23,13 +23,14 @@ def choices() -> dict[tuple[str, str], tuple[str, ...]]:
     """The allowed values of each choice option, each taken from the registry that owns the list."""
     from bscl.batching import COLD_STARTS, STRATEGIES
     from bscl.data import TASKS
+    from bscl.data.tasks.generic import LABEL_TYPES
     from bscl.losses.functional import NORMALIZATIONS
     from bscl.training.registry import loss_names
 
     return {
         ("data", "task"): tuple(TASKS),
         ("data", "negatives"): ("ranked",),
-        ("data", "label_type"): ("score", "binary", "positive"),
+        ("data", "label_type"): LABEL_TYPES,
         ("batching", "strategy"): tuple(STRATEGIES),
         ("batching", "group_by"): ("first", "second"),
         ("batching", "cold_start"): tuple(COLD_STARTS),

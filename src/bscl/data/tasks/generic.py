@@ -29,6 +29,8 @@ logger = logging.getLogger("bscl.data")
 TEXT1_NAMES = ("anchor", "sentence1", "text1", "query", "question1", "question")
 TEXT2_NAMES = ("positive", "sentence2", "text2", "answer", "question2", "document")
 LABEL_NAMES = ("label", "score", "is_duplicate")
+#: the kinds of labels: graded scores, binary 0/1 labels, positive pairs only (no label column)
+LABEL_TYPES = ("score", "binary", "positive")
 
 
 def _iter_source(
@@ -145,7 +147,7 @@ def read_generic(
     if not a:
         raise DataError("no rows", file=source)
     if label_type is None:
-        label_type = "positive" if cl is None else "binary" if all(_is_01(v) for v, _ in raw) else "score"
+        label_type = infer_label_type([v for v, _ in raw] if cl is not None else None)
     low, high = score_range
     labels: list[float] = []
     for v, where in raw:
@@ -157,8 +159,18 @@ def read_generic(
         elif label_type == "positive":
             labels.append(1.0)
         else:
-            raise ValueError(f"label_type must be 'score', 'binary', 'positive' or None, not {label_type!r}")
+            raise ValueError(f"label_type must be one of {LABEL_TYPES} or None, not {label_type!r}")
     return a, b, labels, label_type, source
+
+
+def infer_label_type(labels: Sequence[Any] | None) -> str:
+    """The kind of labels of a pair file whose label type is not given: "positive" without a label
+    column (``labels`` None: every pair is a positive), "binary" when every label is 0 or 1, else
+    "score" (graded). The kind chooses the metric (:func:`load_generic`) and, in the experiment lab,
+    the recipes."""
+    if labels is None:
+        return "positive"
+    return "binary" if all(_is_01(v) for v in labels) else "score"
 
 
 def _where(where: dict[str, Any]) -> dict[str, Any]:
