@@ -46,8 +46,9 @@ class Parser(argparse.ArgumentParser):
 def _train(ns: argparse.Namespace) -> int:
     from bscl.experiments import recipes
 
-    # the task's default recipe, or the one --recipe names, from the lab's recipes files
-    cfg = C.parse_command_line(ns.options, recipe_lookup=recipes.recipe)
+    # the task's default recipe, or the one --recipe names, from the lab's recipes files (on the user's
+    # own pairs, those of the kind of labels the training file has)
+    cfg = C.parse_command_line(ns.options, recipe_lookup=recipes.command_line_lookup(ns.options))
     from bscl.run import run_training
 
     run_training(cfg)
