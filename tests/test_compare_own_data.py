@@ -293,11 +293,25 @@ def test_compare_on_own_pairs_resumes_after_a_kill(tmp_path, monkeypatch, capsys
     assert "| bscl-pearson-combo | bscl | 2 |" in (out / "report.md").read_text()
 
 
+@pytest.fixture(scope="module")
+def shared_root() -> Path:
+    from bscl.paths import data_root
+
+    try:
+        path = data_root()
+    except FileNotFoundError:
+        pytest.skip("shared data root not found (set BSCL_DATA_ROOT)")
+    if not (path / "mrpc" / "msr_paraphrase_train.txt").is_file():
+        pytest.skip(f"{path} does not hold the shared data")
+    return path
+
+
 @pytest.mark.slow
-def test_mrpc_written_as_own_files_gives_the_numbers_of_compare_mrpc(tmp_path):
-    files = C.write_task_files("mrpc", tmp_path / "files", data_root=str(FIXTURES))
-    common = ["--model", "tiny", "--seeds", "1", "--epochs", "1", "--batch-size", "4"]
-    named = ["compare", "mrpc", "--data-root", str(FIXTURES), "--recipes", "zero-shot,bscl-pearson-combo-bias-corrected",
+def test_mrpc_written_as_own_files_gives_the_numbers_of_compare_mrpc(tmp_path, shared_root):
+    # MRPC's own split (train / seeded dev / test) as CSV files; 80 training pairs, the full dev and test
+    files = C.write_task_files("mrpc", tmp_path / "files", data_root=str(shared_root))
+    common = ["--model", "tiny", "--seeds", "1", "--epochs", "1", "--batch-size", "4", "--train-subset", "80"]
+    named = ["compare", "mrpc", "--data-root", str(shared_root), "--recipes", "zero-shot,bscl-pearson-combo-bias-corrected",
              "--output-dir", str(tmp_path / "named"), "--results-dir", str(tmp_path / "named-records"),
              "--results-file", str(tmp_path / "RESULTS.md"), *common]  # fmt: skip
     own = ["compare", "--data.train_file", str(files["train"]), "--data.dev_file", str(files["dev"]),
@@ -306,15 +320,26 @@ def test_mrpc_written_as_own_files_gives_the_numbers_of_compare_mrpc(tmp_path):
     assert cli.main(named) == 0 and cli.main(own) == 0
     a = _records(tmp_path / "named-records")
     b = _records(tmp_path / "own" / "records")
-    pairs = [("mrpc/zero-shot/seed-0.json", "generic/zero-shot/seed-0.json"),
-             ("mrpc/bscl-pearson-combo-bias-corrected/seed-0.json", "generic/bscl-pearson-combo/seed-0.json")]  # fmt: skip
-    for x, y in pairs:
+    pairs = {"zero-shot": ("mrpc/zero-shot/seed-0.json", "generic/zero-shot/seed-0.json"),
+             "trained": ("mrpc/bscl-pearson-combo-bias-corrected/seed-0.json", "generic/bscl-pearson-combo/seed-0.json")}  # fmt: skip
+    for x, y in pairs.values():
         assert a[x]["primary"] == b[y]["primary"] == "f1"
         for split in ("dev", "test"):
             assert a[x][split].keys() == b[y][split].keys()
             for key, value in a[x][split].items():
                 assert b[y][split][key] == pytest.approx(value, abs=1e-9), (x, split, key)
-    trained = a[pairs[1][0]]
+    trained, zero = a[pairs["trained"][0]], a[pairs["zero-shot"][0]]
+    assert trained["test"] != zero["test"]  # the trained cell moved the model: the equality is not trivial
     assert (
         trained["config"]["train"]["batch_size"] == 4 and trained["config"]["loss"]["name"] == "pearson-combo"
     )
+    # the same steps: the same training losses and dev scores per epoch
+    runs = [
+        json.loads(Path(r["run_dir"], "metrics.json").read_text())["seeds"]["0"]
+        for r in (trained, b[pairs["trained"][1]])
+    ]
+    for key in ("train_loss", "dev_per_epoch"):
+        steps = [[list(row.values()) for row in run[key]] for run in runs]
+        assert steps[0] and len(steps[0]) == len(steps[1]), key
+        for x, y in zip(*steps, strict=True):
+            assert y == pytest.approx(x, abs=1e-9), key
