@@ -598,6 +598,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
             f"--data.{name}",
             dest=f"data_{name}",
             default=None,
+            metavar="NUMBER" if name == "label_max" else "FILE" if name.endswith("_file") else "NAME",
             type=float if name == "label_max" else str,
             choices=choices().get(("data", name)),
             help=helps.get(name),
@@ -618,7 +619,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--train-subset", type=int, default=None, help="default: the full training set")
     p.add_argument(
-        "--batch-size", type=int, default=None, help="every recipe (default: the paper's; st-cached-mnrl 128)"
+        "--batch-size",
+        type=int,
+        default=None,
+        help="every recipe (default: the paper's on a named task, the trainer's on your own pairs; st-cached-mnrl 128)",
     )
     p.add_argument("--model", default="minilm", help="minilm | mpnet | tiny | a folder | a hub id")
     p.add_argument("--data-root", default=None)
