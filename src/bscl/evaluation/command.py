@@ -152,7 +152,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``eval`` subcommand to an argparse ``subparsers`` object (sets ``func``)."""
     p = subparsers.add_parser(
         "eval",
-        help="evaluate a model on a task split with the task's own metric",
         description="Evaluate a bi-encoder (cosine similarity) on a task's dev or test split; print a "
         "table and write JSON.",
     )

@@ -302,7 +302,6 @@ def register(subparsers: Any) -> None:
     """Add the ``encode``, ``rank`` and ``report`` subcommands to an argparse ``subparsers`` object."""
     p = subparsers.add_parser(
         "encode",
-        help="encode texts from a file into a float32 .npy matrix",
         description=f"Encode the texts of {_FORMATS} with a bi-encoder; row i of the .npy is the i-th text.",
     )
     p.add_argument("--model", required=True, help="model name (minilm, mpnet, tiny) or a local folder")
@@ -318,7 +317,6 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser(
         "rank",
-        help="rank a pool of texts for each query by cosine similarity",
         description="Encode the pool once and the queries, rank the pool by cosine similarity (exact Faiss "
         "inner product on normalised embeddings) and write the top-k pool texts per query.",
     )
@@ -335,7 +333,6 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser(
         "report",
-        help="(re)write report.md and plots for a training run folder",
         description="Read RUN_DIR/metrics.json (and config.yaml) and write RUN_DIR/report.md with PNG plots; "
         "works on interrupted runs too.",
     )
