@@ -524,14 +524,20 @@ def option_types() -> dict[str, Any]:
     return types
 
 
-def option_help() -> dict[str, str]:
-    """One help line per option: its description (the first options dataclass that documents it,
-    from its Google-style ``Args:``) and each loss's default."""
+def option_descriptions() -> dict[str, str]:
+    """One description per option, in :func:`option_types` order: the first options dataclass that
+    documents it, from its Google-style ``Args:``."""
     docs: dict[str, str] = {}
     for cls in LOSSES.values():
         for klass in cls.Options.__mro__:
             for param in docstring_parser.parse(klass.__doc__ or "").params:
                 docs.setdefault(param.arg_name, " ".join((param.description or "").split()))
+    return {key: docs.get(key, key) for key in option_types()}
+
+
+def option_help() -> dict[str, str]:
+    """One help line per option: its description (:func:`option_descriptions`) and each loss's default."""
+    docs = option_descriptions()
     lines: dict[str, str] = {}
     for key in option_types():
         by_default: dict[str, list[str]] = {}
