@@ -34,7 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rank": ("bscl.reporting.commands", "rank a pool of texts for each query by cosine similarity"),
     "report": ("bscl.reporting.commands", "(re)write report.md and plots for a training run folder"),
     "reproduce": ("bscl.experiments.reproduce", "run the paper's method grid for a task beside its numbers"),
-    "compare": ("bscl.experiments.compare", "bscl's recipes against sentence-transformers' own, several seeds"),
+    "compare": (
+        "bscl.experiments.compare",
+        "bscl's recipes against sentence-transformers' own, several seeds",
+    ),
     "results": ("bscl.experiments.records", "regenerate the result tables from the records"),
 }
 
@@ -105,18 +108,18 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     parser.commands = sub  # type: ignore[attr-defined]
-    wanted = set(COMMANDS) if argv is None else {_command_of(argv)}
-    registered: set[str] = set()
+    if argv is None:
+        wanted = {module for module, _ in COMMANDS.values()}
+    else:
+        command = _command_of(argv)
+        wanted = {COMMANDS[command][0]} if command else set()
     proxy = _Subparsers(sub)
     for name, (module, summary) in COMMANDS.items():
-        if name in registered:
-            continue
-        if name in wanted:
+        if module in wanted:  # its register adds all of the module's commands, with their options
             importlib.import_module(module).register(proxy)
-            registered.update(sub.choices)
-        else:
+            wanted.discard(module)
+        elif name not in sub.choices:
             sub.add_parser(name, help=summary, add_help=False)
-            registered.add(name)
     return parser
 
 

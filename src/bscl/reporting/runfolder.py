@@ -36,7 +36,6 @@ import yaml
 
 from bscl.paths import ensure_writable  # noqa: F401  (re-exported: the output folder check)
 from bscl.reporting.atomic import atomic_write_text
-from bscl.training.trainer import COMPLETE_FILE
 
 PathLike = str | os.PathLike[str]
 
@@ -154,7 +153,10 @@ def checkpoint_step(path: PathLike) -> int:
 
 
 def is_complete(checkpoint: PathLike) -> bool:
-    """Whether a checkpoint was written to the end (its :data:`COMPLETE_FILE` exists)."""
+    """Whether a checkpoint was written to the end (its :data:`~bscl.training.trainer.COMPLETE_FILE`
+    exists)."""
+    from bscl.training.trainer import COMPLETE_FILE  # on use: reading a run folder needs no torch
+
     return (Path(checkpoint) / COMPLETE_FILE).is_file()
 
 

@@ -132,9 +132,9 @@ def _make_loss_config() -> type:
     loss's own default"), and ``tau_learning_rate`` (the trainer's). The docstring's ``Args:``
     section has one help line per field, with each loss's default.
     """
-    from bscl.losses.modules import option_help, option_types
+    from bscl.losses.options import option_descriptions, option_types
 
-    helps = option_help()
+    helps = option_descriptions()
     fields: list[tuple[str, Any, Any]] = [("name", str, field(default="bsc"))]
     fields += [(key, typ | None, field(default=None)) for key, typ in option_types().items()]
     fields.append(("tau_learning_rate", float, field(default=1e-3)))

@@ -24,7 +24,7 @@ def choices() -> dict[tuple[str, str], tuple[str, ...]]:
     """The allowed values of each choice option, each taken from the registry that owns the list."""
     from bscl.batching import COLD_STARTS, STRATEGIES
     from bscl.data import TASKS
-    from bscl.losses.functional import NORMALIZATIONS
+    from bscl.losses.options import NORMALIZATIONS
     from bscl.training.registry import loss_names
 
     return {
@@ -100,6 +100,12 @@ def _help_formatter() -> type:
             width = width or min(shutil.get_terminal_size().columns, 120)
             super().__init__(prog, indent_increment, max_help_position, width)
 
+        def _split_lines(self, text: str, width: int) -> list[str]:
+            import textwrap
+
+            # never split a value such as focal-infonce at its hyphen
+            return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
         def _get_help_string(self, action: Any) -> str:
             if getattr(action, "_jsonargparse_preexpanded_help", False):
                 return action.help or ""
@@ -119,23 +125,25 @@ def _shown(value: Any) -> str | None:
     return str(value)
 
 
-def _train_help_texts(base: Any, per_label_kind: frozenset[tuple[str, str]]) -> dict[str, tuple[str, str | None]]:
-    """``dest -> (help, shown default)`` for the options whose help differs from the dataclass docstring:
-    the loss options (their description, and the chosen loss's own value or that it does not take the
-    option) and the defaults a generic task's recipe picks per label kind."""
-    from bscl.losses.modules import option_descriptions
+def _shown_defaults(
+    base: Any, per_label_kind: frozenset[tuple[str, str]]
+) -> dict[str, tuple[str | None, str | None]]:
+    """``dest -> (note added to the help, shown default)`` where the shown default is not the field's:
+    a loss option shows the chosen loss's own value (or that the loss does not take it), and a default
+    that a generic task's recipe picks from the data shows :data:`PER_LABEL_KIND`."""
+    from bscl.losses.options import option_types
     from bscl.training.registry import loss_entry
 
-    out: dict[str, tuple[str, str | None]] = {}
     lo = base.loss
     resolved = loss_entry(lo.name).options(lo, _task_threshold(base.data.task))
-    for key, text in option_descriptions().items():
+    out: dict[str, tuple[str | None, str | None]] = {}
+    for key in option_types():
         if key in resolved:
-            out[f"loss.{key}"] = (text, _shown(resolved[key]))
+            out[f"loss.{key}"] = (None, _shown(resolved[key]))
         else:
-            out[f"loss.{key}"] = (f"{text} (--loss.name {lo.name} takes no {key})", None)
+            out[f"loss.{key}"] = (f"(--loss.name {lo.name} takes no {key})", None)
     for stage, name in per_label_kind:
-        out[f"{stage}.{name}"] = (out.get(f"{stage}.{name}", ("", None))[0], PER_LABEL_KIND)
+        out[f"{stage}.{name}"] = (None, PER_LABEL_KIND)
     return out
 
 
@@ -193,14 +201,15 @@ def train_parser(
         parser.add_class_arguments(_cli_view(stage, section), nested_key=stage)
     if hf:
         parser.add_class_arguments(hf_cli_view(), nested_key=HF_STAGE)
-    texts = _train_help_texts(base, per_label_kind)
+    shown = _shown_defaults(base, per_label_kind)
     for action in parser._actions:
         dest = action.dest
         if dest in parts or dest == HF_STAGE:  # jsonargparse's --SECTION CONFIG: --config does this
             action.help = SUPPRESS
             continue
-        if dest in texts:
-            action.help, action.shown_default = texts[dest]
+        if dest in shown:
+            note, action.shown_default = shown[dest]
+            action.help = f"{action.help or ''} {note}".strip() if note else action.help
         elif "." in dest and dest.split(".", 1)[0] in parts:
             action.shown_default = _shown(action.default)
         _compact_metavar(action)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from datasets import Dataset
+
+if TYPE_CHECKING:  # datasets is imported where a dataset is read
+    from datasets import Dataset
 
 from bscl.data.errors import DataError
 from bscl.data.readers import (
@@ -35,6 +37,8 @@ def _iter_source(
     src: PathLike | Dataset, what: str
 ) -> tuple[str, list[str], Iterable[tuple[dict[str, Any], dict[str, Any]]]]:
     """(display name, column names, iterator of (row, where-kwargs for DataError))."""
+    from datasets import Dataset
+
     if isinstance(src, Dataset):
         name = f"<datasets.Dataset {what}>"
         return name, list(src.column_names), ((row, {"file": name, "row": i}) for i, row in enumerate(src))
