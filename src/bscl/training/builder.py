@@ -188,7 +188,8 @@ def build_trainer(
         "weight_decay": tr.weight_decay,
         "metric_for_best_model": metric_key,
         "greater_is_better": True,
-        "logging_steps": tr.logging_steps,
+        # a short run logs more often, so its loss curve has points to draw (about 50, at most every step)
+        "logging_steps": max(1, min(tr.logging_steps, math.ceil(steps_per_epoch * tr.epochs) // 50)),
         "seed": seed,
         "data_seed": seed,
         "batch_sampler": sampler,

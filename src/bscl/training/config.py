@@ -170,7 +170,7 @@ class TrainConfig:
         seed: random seed of the first (or only) seed
         seeds: seed optimisation: train this many seeds, keep the best on dev
         mini_batch_size: gradient caching: encode the batch in chunks of this size
-        logging_steps: log the training loss every N steps
+        logging_steps: log the training loss every N steps (a run of fewer than 50 N steps: about 50 times)
         resume: continue from the last checkpoint in output_dir
         overwrite: delete the previous run in output_dir first (instead of resuming / refusing)
         padding_free: padding-free encoder forward where supported (BERT family; see bscl.padding_free):
