@@ -199,11 +199,13 @@ class BsclEntry(LossEntry):
         mini_batch_size: int | None,
         guide: GuideLoader,
     ) -> PeerSetup:
-        from bscl.losses import STLoss
+        from bscl.losses import ST_LOSSES
 
-        # cross-process negatives: only acts under an initialised process group (torchrun)
-        loss = STLoss(
-            model, self.build(options), mini_batch_size=mini_batch_size, gather_across_processes=True
+        # the model-first class of the loss (the model card names it and cites its paper);
+        # cross-process negatives: only act under an initialised process group (torchrun)
+        values = {k: v for k, v in options.items() if k != "name"}
+        loss = ST_LOSSES[self.name](
+            model, **values, mini_batch_size=mini_batch_size, gather_across_processes=True
         )
         return PeerSetup(loss, None, train)
 
