@@ -64,20 +64,16 @@ class DataConfig:
         unsupervised: SimCSE: pair each first text with itself (dropout as augmentation)
         positives_only: drop training pairs whose label is below the binarization threshold
         negatives: pfcc only: "ranked" adds SBERT-ranked negatives (for MSE / triplet)
-        hard_negatives: mine K hard negatives per anchor with the pretrained model (sentence-transformers'
-            ``mine_hard_negatives``, as st-mnrl-hard: top-scoring, 5% relative margin) from the task's
-            pool (PFCC-S: all verified claims) or the training answers; keeps the positive pairs and adds
-            columns negative_1..K to every softmax denominator (contrastive losses only)
-        train_file: generic task: CSV/TSV/JSONL with a header, a .parquet / .arrow file, or a folder
-            saved by ``datasets`` (``save_to_disk``) or readable by ``datasets.load_dataset``
+        hard_negatives: mine K hard negatives per anchor with the pretrained model (as st-mnrl-hard) from the
+            task's pool or the training answers, as extra softmax negatives (contrastive losses only)
+        train_file: generic task: CSV/TSV/JSONL with a header, .parquet, .arrow or a datasets folder
         dev_file: generic task (default: 9:1 split of train)
         test_file: generic task
         text1: generic task: first text column
         text2: generic task: second text column
         label: generic task: label column
         label_type: generic task: the label kind (default: inferred from the labels)
-        label_max: generic task: scores lie in [0, label_max] and are divided by it (e.g. 5 for 0-5
-            STS scores; default: scores already in [0, 1])
+        label_max: generic task: scores lie in [0, label_max] and are divided by it (e.g. 5 for 0-5 scores)
     """
 
     task: str = "stsb"
@@ -173,17 +169,12 @@ class TrainConfig:
         logging_steps: log the training loss every N steps (a run of fewer than 50 N steps: about 50 times)
         resume: continue from the last checkpoint in output_dir
         overwrite: delete the previous run in output_dir first (instead of resuming / refusing)
-        padding_free: padding-free encoder forward where supported (BERT family; see bscl.padding_free):
-            the same outputs and gradients, no FLOPs spent on padding
-        keep_checkpoints: keep a finished seed's trainer checkpoints (false: deleted once its result is in
-            metrics.json; resume and the chosen model do not need them)
-        interpolate: WiSE-FT (:mod:`bscl.training.wise`): keep ``(1 - a) * start + a * fine-tuned``
-            weights of the dev-chosen checkpoint and the model training started from; 1 = the
-            fine-tuned weights, 0.5 = Wortsman et al.'s fixed choice. Dev and test are
-            evaluated on the interpolated model, which is the one saved
-        device: where the before-training evaluation and the ranked-negatives encode run (cpu, cuda,
-            cuda:1, mps; default: CUDA when available). Training itself runs where the HF trainer puts it
-            (``--hf.use_cpu true`` forces the CPU)
+        padding_free: compute only the real tokens (BERT family; bscl.padding_free): same outputs, fewer FLOPs
+        keep_checkpoints: keep a finished seed's trainer checkpoints (resuming and the chosen model need none)
+        interpolate: WiSE-FT (bscl.training.wise): save (1 - a) * start + a * fine-tuned weights, evaluated as
+            such; 1 = the fine-tuned weights, 0.5 = Wortsman et al.'s choice
+        device: where the before-training evaluation runs (cpu, cuda, mps; default: CUDA when available);
+            training runs where the HF trainer puts it (--hf.use_cpu true: the CPU)
     """
 
     model: str = "minilm"

@@ -94,7 +94,7 @@ def _help_formatter() -> type:
     from jsonargparse import DefaultHelpFormatter
 
     class TrainHelpFormatter(DefaultHelpFormatter):
-        def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 36, width=None):  # noqa: ANN001
+        def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 32, width=None):  # noqa: ANN001
             import shutil
 
             width = width or min(shutil.get_terminal_size().columns, 120)
@@ -109,11 +109,27 @@ def _help_formatter() -> type:
         def _get_help_string(self, action: Any) -> str:
             if getattr(action, "_jsonargparse_preexpanded_help", False):
                 return action.help or ""
-            text = re.sub(r":\w+:`~?([^`]*)`", r"\1", action.help or "").replace("``", "")  # docstring markup
+            text = _plain(action.help or "")
             shown = getattr(action, "shown_default", None)
             return f"{text} [default: {shown.replace('%', '%%')}]" if shown is not None else text
 
     return TrainHelpFormatter
+
+
+def _plain(text: str) -> str:
+    """Docstring text without its reStructuredText markup (``code``, :mod:`x`)."""
+    return re.sub(r":\w+:`~?([^`]*)`", r"\1", text).replace("``", "")
+
+
+def _summary(text: str) -> str:
+    """The part of an option's docstring help before its first top-level ``; `` (the details after it
+    are in the config dataclasses' docstrings and the docs)."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1, "[": 1, "]": -1}.get(ch, 0)
+        if depth == 0 and text.startswith("; ", i):
+            return text[:i]
+    return text
 
 
 def _shown(value: Any) -> str | None:
@@ -202,11 +218,15 @@ def train_parser(
     if hf:
         parser.add_class_arguments(hf_cli_view(), nested_key=HF_STAGE)
     shown = _shown_defaults(base, per_label_kind)
+    for group in parser._action_groups:
+        group.title = _plain(group.title or "") or group.title
     for action in parser._actions:
         dest = action.dest
         if dest in parts or dest == HF_STAGE:  # jsonargparse's --SECTION CONFIG: --config does this
             action.help = SUPPRESS
             continue
+        if "." in dest and not dest.startswith("loss."):  # a loss option's clauses each name a loss
+            action.help = _summary(action.help or "")
         if dest in shown:
             note, action.shown_default = shown[dest]
             action.help = f"{action.help or ''} {note}".strip() if note else action.help
