@@ -443,6 +443,8 @@ def parse_command_line(
         )
         train_parser(base, prog=prog, hf=False, per_label_kind=per_kind).print_help()
         raise SystemExit(0)
+    print_config = PRINT_CONFIG in argv
+    argv = [a for a in argv if a != PRINT_CONFIG]
     parser = train_parser(base, prog=prog)
     try:
         ns = parser.parse_args(argv)
@@ -450,11 +452,11 @@ def parse_command_line(
         options = [s for a in parser._actions for s in a.option_strings]
         raise ValueError(_suggest(str(err), options)) from None
     parsed = ns.as_dict()
-    for key in ("config", "recipe", HELP_HF.lstrip("-").replace("-", "_"), PRINT_CONFIG.lstrip("-")):
+    for key in ("config", "recipe", HELP_HF.lstrip("-").replace("-", "_")):
         parsed.pop(key, None)
     parsed[HF_STAGE] = {k: v for k, v in (parsed.get(HF_STAGE) or {}).items() if v is not None}
     cfg = from_dict(parsed, base, source="command line")
-    if ns.get(PRINT_CONFIG.lstrip("-")):
+    if print_config:
         # jsonargparse's own --print_config would show the loss options unset (null): this prints the
         # values the run uses, as config.yaml will hold them
         cfg.validate()

@@ -212,7 +212,6 @@ def train_parser(
         "paper's best method and settings; see docs/tasks.md)",
     )
     parser.add_argument(HELP_HF, action="store_true", help="list the --hf.NAME trainer options and exit")
-    parser.add_argument(PRINT_CONFIG, action="store_true", help="print the resolved configuration and exit")
     for stage, section in parts.items():
         parser.add_class_arguments(_cli_view(stage, section), nested_key=stage)
     if hf:
