@@ -45,7 +45,8 @@ def test_tensorboard_event_file_and_model_card_of_a_train_run(tmp_path):
     losses = [e.value for e in acc.Scalars("train/loss")]
     assert losses and all(v == v for v in losses)  # finite numbers, one per logged step
     card = (out / "model" / "README.md").read_text()  # the chosen model's card names loss, settings, paper
-    assert '"loss": "focal-infonce"' in card and '"tau": 0.07' in card and '"margin": ' in card
+    assert "bscl.losses.st.FocalInfoNCELoss" in card and "`bscl_loss`: focal-infonce" in card
+    assert '"tau": 0.07' in card and '"margin": ' in card
     assert "Improving Contrastive Learning of Sentence Embeddings with Focal-InfoNCE" in card
     assert "Batch-Softmax Contrastive Loss" not in card
     assert "stsb_dev" in card  # the named dev evaluator

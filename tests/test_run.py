@@ -48,7 +48,9 @@ def test_train_writes_a_complete_run_folder_and_resumes_finished_seeds(tmp_path,
         assert [round(row["epoch"]) for row in seed["dev_per_epoch"]] == [1, 2]
         assert all("tau" in row for row in seed["train_loss"])  # learned temperature is logged
         assert seed["train_loss"][0]["tau"] != seed["train_loss"][-1]["tau"]
-    assert yaml.safe_load((out / "config.yaml").read_text()) == cfg.to_dict()
+    stored = yaml.safe_load((out / "config.yaml").read_text())
+    assert stored == cfg.resolved(0.6)  # every value the run used: the loss's with stsb's threshold
+    assert stored["loss"]["tau"] is not None and stored["loss"]["threshold"] == 0.6
     assert (
         (out / "report.md").is_file() and (out / "train_loss.png").is_file() and (out / "tau.png").is_file()
     )
