@@ -291,11 +291,11 @@ class RunConfig:
     def resolved(self, threshold: float) -> dict[str, Any]:
         """:meth:`to_dict` with the loss section as the loss runs it: every option it takes with its
         value (an unset one: the loss's own default; the threshold: ``threshold``, the task's), the
-        options it does not take left out. A sentence-transformers recipe keeps its section as given."""
+        options it does not take left out (a sentence-transformers recipe takes none: its library's
+        defaults)."""
         out = self.to_dict()
         options = loss_entry(self.loss.name).options(self.loss, threshold)
-        if len(options) > 1:
-            out["loss"] = {**options, "tau_learning_rate": self.loss.tau_learning_rate}
+        out["loss"] = {**options, "tau_learning_rate": self.loss.tau_learning_rate}
         return out
 
     def save(self, path: str | Path) -> None:
