@@ -305,11 +305,12 @@ def test_model_is_replaced_without_a_window_without_model(tmp_path, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         RF.replace_model(tmp_path, new)
     monkeypatch.setattr(RF.os, "replace", real)
-    assert calls == [("model", ".model.trash"), (".model.tmp", "model")]
+    assert calls == [("model", ".model.trash"), ("new", "model")]
     RF.recover_model(tmp_path)  # what the next run does first
-    assert (old / "w.txt").read_text() == "old"
-    RF.replace_model(tmp_path, new)
-    assert (old / "w.txt").read_text() == "new" and not (tmp_path / ".model.trash").exists()
+    assert (old / "w.txt").read_text() == "old" and (new / "w.txt").read_text() == "new"
+    RF.replace_model(tmp_path, new)  # moved, not copied: the run folder holds the model once
+    assert (old / "w.txt").read_text() == "new" and not new.exists()
+    assert not (tmp_path / ".model.trash").exists()
 
 
 def test_only_complete_checkpoints_are_resumed(tmp_path):

@@ -1,9 +1,10 @@
 """The ``bscl`` command line.
 
     bscl train [--config run.yaml] [--data.task stsb] [--loss.tau=0.07] [--train.epochs 1] [--hf.bf16 true] ...
-    bscl eval --task stsb --model minilm [--split test] [--device cuda]
+    bscl eval --data.task stsb --model minilm [--split test] [--device cuda]
     bscl reproduce stsb [--epochs 1 --train-subset 2000 --seeds 1 --model minilm]
     bscl compare stsb [--seeds 3 --recipes bscl-paper,st-cosent --epochs 1]; bscl results
+    bscl compare --data.train_file pairs.csv [--data.test_file test.csv] [--output-dir runs/compare]
     bscl encode / rank / report (see ``bscl COMMAND --help``)
 
 ``train`` options are generated from the config dataclasses (:mod:`bscl.training.config`) by
@@ -17,11 +18,29 @@ YAML, then the options. No option is matched by a prefix (``--train.epoch`` is a
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
 
-from bscl.training import config as C
+import bscl
+
+#: every subcommand: the module whose ``register(subparsers)`` adds it, and its one-line summary. Only
+#: the module of the command being run is imported, so ``bscl --help`` and ``bscl train --help`` start
+#: without torch, transformers or sentence-transformers.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("bscl.cli", "fine-tune a bi-encoder on a task and evaluate it (options: bscl train --help)"),
+    "eval": ("bscl.evaluation.command", "evaluate a model on a task split with the task's own metric"),
+    "encode": ("bscl.reporting.commands", "encode texts from a file into a float32 .npy matrix"),
+    "rank": ("bscl.reporting.commands", "rank a pool of texts for each query by cosine similarity"),
+    "report": ("bscl.reporting.commands", "(re)write report.md and plots for a training run folder"),
+    "reproduce": ("bscl.experiments.reproduce", "run the paper's method grid for a task beside its numbers"),
+    "compare": (
+        "bscl.experiments.compare",
+        "bscl's recipes against sentence-transformers' own, several seeds",
+    ),
+    "results": ("bscl.experiments.pages", "regenerate the result tables from the records"),
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -43,8 +62,21 @@ class Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+class _Subparsers:
+    """The subparsers object handed to a module's ``register``: each command it adds gets its summary
+    from :data:`COMMANDS` (the one place of the command list)."""
+
+    def __init__(self, sub: argparse._SubParsersAction) -> None:
+        self._sub = sub
+
+    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser:
+        kwargs["help"] = COMMANDS[name][1]
+        return self._sub.add_parser(name, **kwargs)  # type: ignore[arg-type]
+
+
 def _train(ns: argparse.Namespace) -> int:
     from bscl.experiments import recipes
+    from bscl.training import config as C
 
     # the task's default recipe, or the one --recipe names, from the lab's recipes files (on the user's
     # own pairs, those of the kind of labels the training file has)
@@ -55,40 +87,55 @@ def _train(ns: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from bscl.evaluation import command as eval_command
-    from bscl.reporting import commands as reporting_commands
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` subcommand: its options go to the generated parser
+    (:func:`bscl.training.config.parse_command_line`), which prints its own help."""
+    train = subparsers.add_parser("train", add_help=False)
+    train.set_defaults(func=_train)
 
+
+def _command_of(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word that is one), if any."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``bscl`` parser. Every command is listed; only the one named in ``argv`` gets its options
+    (its module is imported), the others are placeholders (all of them when ``argv`` is None)."""
     parser = Parser(prog="bscl", description="Batch-softmax contrastive fine-tuning of sentence embeddings")
+    parser.add_argument("--version", action="version", version=f"bscl {bscl.__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     parser.commands = sub  # type: ignore[attr-defined]
-    train = sub.add_parser(
-        "train",
-        help="fine-tune a bi-encoder on a task and evaluate it (bscl train --help lists every option)",
-        add_help=False,  # `bscl train --help` is the generated parser's help
-    )
-    train.set_defaults(func=_train)
-    eval_command.register(sub)
-    reporting_commands.register(sub)
-    from bscl.experiments import compare, pages, reproduce
-
-    reproduce.register(sub)
-    compare.register(sub)
-    pages.register(sub)
+    if argv is None:
+        wanted = {module for module, _ in COMMANDS.values()}
+    else:
+        command = _command_of(argv)
+        wanted = {COMMANDS[command][0]} if command else set()
+    proxy = _Subparsers(sub)
+    for name, (module, summary) in COMMANDS.items():
+        if module in wanted:  # its register adds all of the module's commands, with their options
+            importlib.import_module(module).register(proxy)
+            wanted.discard(module)
+        elif name not in sub.choices:
+            sub.add_parser(name, help=summary, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     # `train` hands all its options to the generated parser (:func:`bscl.training.config.parse_command_line`)
     ns, extra = parser.parse_known_args(argv)
     if ns.command == "train":
         ns.options = extra
     elif extra:  # the subcommand's own error, with suggestions from its options
         parser.commands.choices[ns.command].error(f"unrecognized arguments: {' '.join(extra)}")
-    ns.argv = list(sys.argv[1:] if argv is None else argv)
+    ns.argv = argv
     logging.basicConfig(
         level=logging.DEBUG if ns.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -9,7 +9,7 @@ evaluation before / after -> run folder::
                          seed trains, its progress is under "running"
       report.md, *.png   run report with plots (:mod:`bscl.reporting.report`)
       seed-N/            trainer checkpoints of each seed (resumable)
-      model/             the chosen model: SentenceTransformer(OUTPUT_DIR/model) loads it
+      model/             the chosen model, stored once: SentenceTransformer(OUTPUT_DIR/model) loads it
 
 (the schema, reader, writer, lock and checkpoint discovery: :mod:`bscl.reporting.runfolder`).
 
@@ -209,11 +209,23 @@ def check_training_data(cfg: RunConfig, task: Task) -> None:
 
 def prune_checkpoints(seed_dir: Path) -> None:
     """Delete a finished seed's trainer checkpoints (model + optimizer state per epoch): resuming reads
-    finished seeds from ``metrics.json`` and the chosen model is ``seed-N/best-model``, so nothing needs
-    them once the seed's result is written (``--train.keep_checkpoints true`` keeps them)."""
+    finished seeds from ``metrics.json`` and the seed's chosen weights are in ``seed-N/best-model``, so
+    nothing needs them once the seed's result is written (``--train.keep_checkpoints true`` keeps them)."""
     for ckpt in seed_dir.glob("checkpoint-*"):
         if ckpt.is_dir():
             shutil.rmtree(ckpt, ignore_errors=True)
+
+
+def keep_best_model(out: Path, seeds: dict[str, Any], primary: str) -> None:
+    """Keep the chosen model once: the best finished seed's ``best-model`` moves to ``OUTPUT_DIR/model``
+    (replacing the previous best's), every other seed's is deleted. A seed that is not better than the
+    model already in ``model/`` leaves it as it is."""
+    best = RF.best_seed(seeds, primary)
+    source = out / f"seed-{best}" / RF.BEST_MODEL
+    if source.is_dir():
+        RF.replace_model(out, source)
+    for folder in out.glob(f"seed-*/{RF.BEST_MODEL}"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def final_evaluation(model: Any, task: Task, batch_size: int) -> dict[str, dict[str, float]]:
@@ -265,7 +277,9 @@ def train_seed(
         "seed": seed,
         "train_seconds": seconds,
         "resumed_from": resume,
-        "best_checkpoint": trainer.state.best_model_checkpoint,
+        # the dev-chosen checkpoint's step (its folder is pruned unless --train.keep_checkpoints true)
+        "best_step": RF.checkpoint_step(best) if (best := trainer.state.best_model_checkpoint) else None,
+        **({"best_checkpoint": trainer.state.best_model_checkpoint} if tr.keep_checkpoints else {}),
         "dev_per_epoch": RF.dev_history(trainer.state.log_history, metric_key),
         "train_loss": RF.train_losses(trainer.state.log_history),
         "batching": progress[0].batching,  # per epoch: encode / grouping seconds, examples reused
@@ -347,9 +361,10 @@ def _prepare_folder(cfg: RunConfig, task: Task, out: Path) -> dict[str, Any]:
             RF.check_run_split(out, task.name, RF.stored_split(metrics.get("data")), data["split"])
         if main:
             RF.recover_model(out)
+    resolved = cfg.resolved(task.binarize_threshold)  # every value the run uses, the loss's included
     if main:
-        RF.write_config(out, cfg.to_dict())
-    metrics["config"] = cfg.to_dict()
+        RF.write_config(out, resolved)
+    metrics["config"] = resolved
     metrics["data"] = data
     return metrics
 
@@ -401,6 +416,8 @@ def _train_locked(cfg: RunConfig, task: Task, out: Path) -> dict[str, Any]:
             if not cfg.train.keep_checkpoints and is_main_process():
                 prune_checkpoints(out / f"seed-{seed}")
             if is_main_process():
+                keep_best_model(out, seeds, primary)
+            if is_main_process():
                 print(
                     f"seed {seed}: dev {primary} = {result['dev'].get(primary):.4f}, {result['train_seconds']:.0f} s"
                 )
@@ -409,7 +426,7 @@ def _train_locked(cfg: RunConfig, task: Task, out: Path) -> dict[str, Any]:
         metrics["best_seed"] = int(best_seed)
         metrics["after"] = {"dev": seeds[best_seed]["dev"], "test": seeds[best_seed]["test"]}
         if is_main_process():
-            RF.replace_model(out, out / f"seed-{best_seed}" / RF.BEST_MODEL)
+            keep_best_model(out, seeds, primary)  # after a kill between a seed's result and its move
         write_json(metrics_path, metrics)
     finally:
         if is_main_process() and metrics_path.is_file():

@@ -17,14 +17,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from datasets import Dataset, Features, Value
+
+if TYPE_CHECKING:  # datasets is imported where a dataset is built: the command line's help needs none
+    from datasets import Dataset
 
 Kind = Literal["regression", "classification", "ranking", "unsupervised"]
 TRAIN_COLUMNS = ("anchor", "positive", "label")
-TRAIN_FEATURES = Features({"anchor": Value("string"), "positive": Value("string"), "label": Value("float32")})
+#: the training columns and their types (``datasets.Value`` names)
+TRAIN_FEATURES: dict[str, str] = {"anchor": "string", "positive": "string", "label": "float32"}
 
 
 @dataclass
@@ -195,9 +198,11 @@ def pairs_dataset(anchors: Sequence[str], positives: Sequence[str], labels: Sequ
     """Training dataset with exactly the columns ``anchor``, ``positive``, ``label`` (float32), in order."""
     if not (len(anchors) == len(positives) == len(labels)):
         raise ValueError("anchors, positives and labels differ in length")
+    from datasets import Dataset, Features, Value
+
     return Dataset.from_dict(
         {"anchor": list(anchors), "positive": list(positives), "label": [float(x) for x in labels]},
-        features=TRAIN_FEATURES,
+        features=Features({name: Value(dtype) for name, dtype in TRAIN_FEATURES.items()}),
     )
 
 

@@ -11,7 +11,7 @@ Layout::
       report.md, *.png the run report (:mod:`bscl.reporting.report`)
       seed-N/checkpoint-S/   trainer checkpoints; complete only with
                              :data:`bscl.training.trainer.COMPLETE_FILE` (written last)
-      seed-N/best-model/     the seed's chosen model
+      seed-N/best-model/     a finished seed's chosen model until it is moved to model/ or dropped
       model/           the run's chosen model, replaced atomically on a re-run
 
 Every reader and writer of these files is here; :mod:`bscl.run`, :mod:`bscl.reporting.report` and
@@ -36,7 +36,6 @@ import yaml
 
 from bscl.paths import ensure_writable  # noqa: F401  (re-exported: the output folder check)
 from bscl.reporting.atomic import atomic_write_text
-from bscl.training.trainer import COMPLETE_FILE
 
 PathLike = str | os.PathLike[str]
 
@@ -154,7 +153,10 @@ def checkpoint_step(path: PathLike) -> int:
 
 
 def is_complete(checkpoint: PathLike) -> bool:
-    """Whether a checkpoint was written to the end (its :data:`COMPLETE_FILE` exists)."""
+    """Whether a checkpoint was written to the end (its :data:`~bscl.training.trainer.COMPLETE_FILE`
+    exists)."""
+    from bscl.training.trainer import COMPLETE_FILE  # on use: reading a run folder needs no torch
+
     return (Path(checkpoint) / COMPLETE_FILE).is_file()
 
 
@@ -267,26 +269,27 @@ def clear(folder: PathLike) -> None:
 
 
 def replace_model(folder: PathLike, source: PathLike) -> Path:
-    """Copy ``source`` to ``folder/model`` with no moment without a model: build ``.model.tmp``, rename
-    the old ``model`` to ``.model.trash``, the new one to ``model``, then delete the trash."""
+    """Move ``source`` (a seed's chosen model, in the same run folder) to ``folder/model``, so the run
+    folder holds the chosen model once, with no moment without a model: rename the old ``model`` to
+    ``.model.trash``, ``source`` to ``model``, then delete the trash (a kill in between leaves
+    ``source`` in place for the next run, which first puts the old model back: :func:`recover_model`)."""
     final = Path(folder) / MODEL
-    tmp = Path(folder) / ".model.tmp"
     trash = Path(folder) / ".model.trash"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp)
     shutil.rmtree(trash, ignore_errors=True)
     if final.exists():
         os.replace(final, trash)
-    os.replace(tmp, final)
+    os.replace(source, final)
     shutil.rmtree(trash, ignore_errors=True)
     return final
 
 
 def recover_model(folder: PathLike) -> None:
-    """After a kill between the two renames of :func:`replace_model`: put the old model back."""
+    """After a kill inside :func:`replace_model`: put the old model back (or drop it when the new one is
+    in place)."""
     final, trash = Path(folder) / MODEL, Path(folder) / ".model.trash"
     if trash.is_dir() and not final.exists():
         os.replace(trash, final)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------------

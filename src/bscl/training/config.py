@@ -22,7 +22,19 @@ from typing import Any
 import yaml
 
 from bscl.training.hf import HF_STAGE, check_hf_options
-from bscl.training.options import _none_to_null, _pre_scan, _suggest, choices, coerce, train_parser
+from bscl.training.options import (
+    HELP,
+    HELP_HF,
+    PRINT_CONFIG,
+    _none_to_null,
+    _pre_scan,
+    _suggest,
+    _task_threshold,
+    choices,
+    coerce,
+    hf_help,
+    train_parser,
+)
 from bscl.training.registry import loss_entry
 
 __all__ = [
@@ -45,27 +57,23 @@ class DataConfig:
     """Which task and data to train on.
 
     Args:
-        task: task name (see ``bscl.data.TASKS``); its recipe gives the base settings (``base_config``)
+        task: the task; its default recipe gives the other defaults (``base_config``)
         data_root: folder with stsb/, mrpc/, ... (default: BSCL_DATA_ROOT or ../shared/data)
         train_subset: use only the first N training pairs (after a seeded shuffle)
         eval_subset: use only the first N dev items for the per-epoch dev metric
         unsupervised: SimCSE: pair each first text with itself (dropout as augmentation)
         positives_only: drop training pairs whose label is below the binarization threshold
         negatives: pfcc only: "ranked" adds SBERT-ranked negatives (for MSE / triplet)
-        hard_negatives: mine K hard negatives per anchor with the pretrained model (sentence-transformers'
-            ``mine_hard_negatives``, as st-mnrl-hard: top-scoring, 5% relative margin) from the task's
-            pool (PFCC-S: all verified claims) or the training answers; keeps the positive pairs and adds
-            columns negative_1..K to every softmax denominator (contrastive losses only)
-        train_file: generic task: CSV/TSV/JSONL with a header, a .parquet / .arrow file, or a folder
-            saved by ``datasets`` (``save_to_disk``) or readable by ``datasets.load_dataset``
+        hard_negatives: mine K hard negatives per anchor with the pretrained model (as st-mnrl-hard) from the
+            task's pool or the training answers, as extra softmax negatives (contrastive losses only)
+        train_file: generic task: CSV/TSV/JSONL with a header, .parquet, .arrow or a datasets folder
         dev_file: generic task (default: 9:1 split of train)
         test_file: generic task
         text1: generic task: first text column
         text2: generic task: second text column
         label: generic task: label column
-        label_type: generic task: score | binary | positive (default: inferred)
-        label_max: generic task: scores lie in [0, label_max] and are divided by it (e.g. 5 for 0-5
-            STS scores; default: scores already in [0, 1])
+        label_type: generic task: the label kind (default: inferred from the labels)
+        label_max: generic task: scores lie in [0, label_max] and are divided by it (e.g. 5 for 0-5 scores)
     """
 
     task: str = "stsb"
@@ -120,15 +128,15 @@ def _make_loss_config() -> type:
     loss's own default"), and ``tau_learning_rate`` (the trainer's). The docstring's ``Args:``
     section has one help line per field, with each loss's default.
     """
-    from bscl.losses.modules import LOSSES, option_help, option_types
+    from bscl.losses.options import option_descriptions, option_types
 
-    helps = option_help()
+    helps = option_descriptions()
     fields: list[tuple[str, Any, Any]] = [("name", str, field(default="bsc"))]
     fields += [(key, typ | None, field(default=None)) for key, typ in option_types().items()]
     fields.append(("tau_learning_rate", float, field(default=1e-3)))
-    lines = [f"    name: the loss: {' | '.join(LOSSES)} (default bsc)"]
+    lines = ["    name: the loss: one of bscl's, or a sentence-transformers recipe (st-*)"]
     lines += [f"    {key}: {text}" for key, text in helps.items()]
-    lines.append("    tau_learning_rate: learning rate of a trainable temperature (default 0.001)")
+    lines.append("    tau_learning_rate: learning rate of a trainable temperature")
     doc = (
         "The loss and its options (see ``bscl.losses``).\n\nAn unset option takes the chosen loss's own "
         "default, and ``threshold`` the task's binarization threshold.\n\nArgs:\n" + "\n".join(lines) + "\n"
@@ -158,20 +166,15 @@ class TrainConfig:
         seed: random seed of the first (or only) seed
         seeds: seed optimisation: train this many seeds, keep the best on dev
         mini_batch_size: gradient caching: encode the batch in chunks of this size
-        logging_steps: log the training loss every N steps
+        logging_steps: log the training loss every N steps (a run of fewer than 50 N steps: about 50 times)
         resume: continue from the last checkpoint in output_dir
         overwrite: delete the previous run in output_dir first (instead of resuming / refusing)
-        padding_free: padding-free encoder forward where supported (BERT family; see bscl.padding_free):
-            the same outputs and gradients, no FLOPs spent on padding
-        keep_checkpoints: keep a finished seed's trainer checkpoints (default: deleted once its result is
-            in metrics.json; resume and the chosen model do not need them)
-        interpolate: WiSE-FT (:mod:`bscl.training.wise`): keep ``(1 - a) * start + a * fine-tuned``
-            weights of the dev-chosen checkpoint and the model training started from; 1 = the
-            fine-tuned weights (default), 0.5 = Wortsman et al.'s fixed choice. Dev and test are
-            evaluated on the interpolated model, which is the one saved
-        device: where the before-training evaluation and the ranked-negatives encode run (cpu, cuda,
-            cuda:1, mps; default: CUDA when available). Training itself runs where the HF trainer puts it
-            (``--hf.use_cpu true`` forces the CPU)
+        padding_free: compute only the real tokens (BERT family; bscl.padding_free): same outputs, fewer FLOPs
+        keep_checkpoints: keep a finished seed's trainer checkpoints (resuming and the chosen model need none)
+        interpolate: WiSE-FT (bscl.training.wise): save (1 - a) * start + a * fine-tuned weights, evaluated as
+            such; 1 = the fine-tuned weights, 0.5 = Wortsman et al.'s choice
+        device: where the before-training evaluation runs (cpu, cuda, mps; default: CUDA when available);
+            training runs where the HF trainer puts it (--hf.use_cpu true: the CPU)
     """
 
     model: str = "minilm"
@@ -201,7 +204,7 @@ class EvalConfig:
 
     Args:
         split: final split to report (dev is used to choose the checkpoint)
-        batch_size:
+        batch_size: texts per encode batch
         before: also evaluate the model before training
     """
 
@@ -284,6 +287,16 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def resolved(self, threshold: float) -> dict[str, Any]:
+        """:meth:`to_dict` with the loss section as the loss runs it: every option it takes with its
+        value (an unset one: the loss's own default; the threshold: ``threshold``, the task's), the
+        options it does not take left out (a sentence-transformers recipe takes none: its library's
+        defaults)."""
+        out = self.to_dict()
+        options = loss_entry(self.loss.name).options(self.loss, threshold)
+        out["loss"] = {**options, "tau_learning_rate": self.loss.tau_learning_rate}
+        return out
 
     def save(self, path: str | Path) -> None:
         """Write the resolved config as YAML, atomically."""
@@ -412,20 +425,41 @@ def parse_command_line(
         raise ValueError(f"--recipe {recipe}: named recipes come with the bscl command (bscl train --recipe)")
     else:
         overlay = None
+    if HELP_HF in argv:
+        print(hf_help(prog))
+        raise SystemExit(0)
     base = base_config(task, recipe=overlay, loss=loss)  # the task's recipe, for the loss the run names
     if config_path:
         base = from_dict(data, base, source=str(config_path))
-    parser = train_parser(base, prog=prog)
-    if any(a in ("-h", "--help") for a in argv):
-        parser.print_help()
+    if any(a in HELP for a in argv):
+        # a generic task's default recipe depends on the label kind of its data: with no training file
+        # given, the defaults that recipe sets are shown as such, not as one value
+        from bscl.data import get_spec
+
+        generic = get_spec(base.data.task).name == "generic" and recipe is None
+        unknown_kind = generic and not (_pre_scan(argv, "--data.train_file") or base.data.train_file)
+        per_kind = frozenset(
+            (section, name) for section, fields in (overlay or {}).items() for name in fields if unknown_kind
+        )
+        train_parser(base, prog=prog, hf=False, per_label_kind=per_kind).print_help()
         raise SystemExit(0)
+    print_config = PRINT_CONFIG in argv
+    argv = [a for a in argv if a != PRINT_CONFIG]
+    parser = train_parser(base, prog=prog)
     try:
         ns = parser.parse_args(argv)
     except argparse.ArgumentError as err:
         options = [s for a in parser._actions for s in a.option_strings]
         raise ValueError(_suggest(str(err), options)) from None
     parsed = ns.as_dict()
-    parsed.pop("config", None)
-    parsed.pop("recipe", None)
+    for key in ("config", "recipe", HELP_HF.lstrip("-").replace("-", "_")):
+        parsed.pop(key, None)
     parsed[HF_STAGE] = {k: v for k, v in (parsed.get(HF_STAGE) or {}).items() if v is not None}
-    return from_dict(parsed, base, source="command line")
+    cfg = from_dict(parsed, base, source="command line")
+    if print_config:
+        # jsonargparse's own --print_config would show the loss options unset (null): this prints the
+        # values the run uses, as config.yaml will hold them
+        cfg.validate()
+        print(yaml.safe_dump(cfg.resolved(_task_threshold(cfg.data.task)), sort_keys=False), end="")
+        raise SystemExit(0)
+    return cfg

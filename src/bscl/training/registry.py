@@ -106,7 +106,7 @@ class BsclEntry(LossEntry):
         return is_contrastive(self.name)
 
     def _given(self, lo: Any) -> dict[str, Any]:
-        from bscl.losses.modules import loss_options
+        from bscl.losses.options import loss_options
 
         options = loss_options(self.name)
         given = given_loss_options(lo)
@@ -131,7 +131,7 @@ class BsclEntry(LossEntry):
     def options(self, lo: Any, default_threshold: float | None = None) -> dict[str, Any]:
         """The given options, the task's threshold (``default_threshold``) where none is given, else the
         loss's own defaults."""
-        from bscl.losses.modules import loss_options
+        from bscl.losses.options import loss_options
 
         options = loss_options(self.name)
         given = self._given(lo)
@@ -199,11 +199,13 @@ class BsclEntry(LossEntry):
         mini_batch_size: int | None,
         guide: GuideLoader,
     ) -> PeerSetup:
-        from bscl.losses import STLoss
+        from bscl.losses import ST_LOSSES
 
-        # cross-process negatives: only acts under an initialised process group (torchrun)
-        loss = STLoss(
-            model, self.build(options), mini_batch_size=mini_batch_size, gather_across_processes=True
+        # the model-first class of the loss (the model card names it and cites its paper);
+        # cross-process negatives: only act under an initialised process group (torchrun)
+        values = {k: v for k, v in options.items() if k != "name"}
+        loss = ST_LOSSES[self.name](
+            model, **values, mini_batch_size=mini_batch_size, gather_across_processes=True
         )
         return PeerSetup(loss, None, train)
 
@@ -269,9 +271,9 @@ class PeerEntry(LossEntry):
 @functools.cache
 def loss_registry() -> dict[str, LossEntry]:
     """Every ``--loss.name``: bscl's losses, then sentence-transformers' recipes."""
-    from bscl.losses.modules import LOSSES
+    from bscl.losses.options import LOSS_OPTIONS
 
-    entries: dict[str, LossEntry] = {name: BsclEntry(name) for name in LOSSES}
+    entries: dict[str, LossEntry] = {name: BsclEntry(name) for name in LOSS_OPTIONS}
     entries.update({name: PeerEntry(name, peer) for name, peer in PEER_LOSSES.items()})
     return entries
 
@@ -285,10 +287,10 @@ def loss_entry(name: str) -> LossEntry:
     """The registry entry of ``--loss.name``; ValueError listing the choices for an unknown name."""
     entry = loss_registry().get(name)
     if entry is None:
-        from bscl.losses.modules import LOSSES
+        from bscl.losses.options import LOSS_OPTIONS
 
         raise ValueError(
-            f"--loss.name={name!r} is unknown; choose one of {sorted(LOSSES)} "
+            f"--loss.name={name!r} is unknown; choose one of {sorted(LOSS_OPTIONS)} "
             f"or a sentence-transformers recipe {sorted(PEER_LOSSES)}"
         )
     return entry

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from datasets import Dataset
+
+if TYPE_CHECKING:  # datasets is imported where a dataset is read
+    from datasets import Dataset
 
 from bscl.data.errors import DataError
 from bscl.data.readers import (
@@ -37,6 +40,8 @@ def _iter_source(
     src: PathLike | Dataset, what: str
 ) -> tuple[str, list[str], Iterable[tuple[dict[str, Any], dict[str, Any]]]]:
     """(display name, column names, iterator of (row, where-kwargs for DataError))."""
+    from datasets import Dataset
+
     if isinstance(src, Dataset):
         name = f"<datasets.Dataset {what}>"
         return name, list(src.column_names), ((row, {"file": name, "row": i}) for i, row in enumerate(src))
@@ -188,6 +193,13 @@ def _is_01(v: Any) -> bool:
     return isinstance(v, str) and v.strip() in ("0", "1")
 
 
+def _source_key(src: PathLike | Dataset) -> tuple[str, Any]:
+    """One key per data source: a file by its real path, a ``Dataset`` object by identity."""
+    if isinstance(src, str | os.PathLike):
+        return ("file", os.path.realpath(src))
+    return ("dataset", id(src))
+
+
 def load_generic(
     root: Path | None,
     seed: int = 0,
@@ -213,14 +225,19 @@ def load_generic(
     opts = {"text1": text1, "text2": text2, "label": label, "score_range": score_range}
     a, b, y, kind_label, _src = read_generic(train, "train", label_type=label_type, **opts)
     lt = kind_label
+    # one file given for several splits (bscl eval reads one file as every split) is read, checked and
+    # reported (its ignored columns) once
+    rows_of: dict[Any, tuple[list[str], list[str], list[float]]] = {_source_key(train): (a, b, y)}
 
     def evaluation(
         src: PathLike | Dataset | None, what: str
     ) -> tuple[list[str], list[str], list[float]] | None:
         if src is None:
             return None
-        ea, eb, ey, _lt, _ = read_generic(src, what, label_type=lt, **opts)
-        return ea, eb, ey
+        if _source_key(src) not in rows_of:
+            ea, eb, ey, _lt, _ = read_generic(src, what, label_type=lt, **opts)
+            rows_of[_source_key(src)] = (ea, eb, ey)
+        return rows_of[_source_key(src)]
 
     dev_rows = evaluation(dev, "dev")
     if dev_rows is None:
