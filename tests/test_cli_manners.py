@@ -54,7 +54,12 @@ def test_version(capsys):
 
 
 @pytest.mark.parametrize(
-    "argv", [["--help"], ["train", "--help"], ["train", "--data.task", "mrpc", "--help"]]
+    "argv",
+    [["--help"], ["train", "--help"], ["train", "--data.task", "mrpc", "--help"]]
+    + [
+        [command, "--help"]
+        for command in ("eval", "encode", "rank", "report", "reproduce", "compare", "results")
+    ],
 )
 def test_help_imports_no_deep_learning_library(argv):
     # before: bscl --help imported torch, transformers and sentence-transformers (10-18 s)

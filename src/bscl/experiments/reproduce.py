@@ -38,7 +38,7 @@ from bscl.experiments.cells import (
     option_flags,
     run_or_skip,
 )
-from bscl.losses.modules import loss_options
+from bscl.losses.options import loss_options
 from bscl.reporting import runfolder as RF
 from bscl.reporting.atomic import atomic_write_text
 from bscl.reporting.report import format_table
