@@ -53,12 +53,13 @@ def length_batches(lengths: np.ndarray, batch_size: int, max_tokens: int | None 
         raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
     lengths = np.asarray(lengths, dtype=np.int64)
     order = np.argsort(-lengths, kind="stable")  # (n,)
-    cost = np.maximum(lengths[order], 1)
+    cum = np.cumsum(np.maximum(lengths[order], 1))  # (n,) tokens up to and including each text
     batches: list[np.ndarray] = []
     start, n = 0, order.size
     while start < n:
         # the longest run from ``start`` whose tokens fit the budget (at least one text)
-        stop = start + max(1, int(np.searchsorted(np.cumsum(cost[start:]), budget, side="right")))
+        before = int(cum[start - 1]) if start else 0
+        stop = max(start + 1, int(np.searchsorted(cum, before + budget, side="right")))
         batches.append(order[start:stop])
         start = stop
     return batches
