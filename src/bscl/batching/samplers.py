@@ -58,6 +58,7 @@ import torch
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
 from bscl.batching.cache import EmbeddingCache
+from bscl.batching.encoding import encode_by_length
 from bscl.batching.grouping import factorize, pack_by_length
 from bscl.batching.knn import as_float32, l2_normalize
 from bscl.batching.strategies import (
@@ -77,29 +78,32 @@ Encoder = Callable[[list[str]], np.ndarray]
 _SALT = {name: i for i, name in enumerate(STRATEGIES)}
 
 
-def model_encoder(model: Any, batch_size: int = 64, **encode_kwargs: Any) -> Encoder:
+def model_encoder(
+    model: Any,
+    batch_size: int = 64,
+    *,
+    max_tokens: int | None = None,
+    show_progress_bar: bool | None = None,
+) -> Encoder:
     """An encoder (texts -> float32 (n, d) L2-normalised) from a SentenceTransformer-like ``model``.
 
-    Restores the model's training mode afterwards (``SentenceTransformer.encode`` leaves it in
-    eval mode).
+    One forward-only pass (``model.encode``: no autograd) in batches of similar token length cut by a
+    token budget (:func:`~bscl.batching.encoding.encode_by_length`; padding-free when the model is),
+    with a progress bar on a terminal (``show_progress_bar``: force it on or off). Restores the
+    model's training mode afterwards.
     """
 
     def encode(texts: list[str]) -> np.ndarray:
-        was_training = bool(getattr(model, "training", False))
-        try:
-            with torch.no_grad():
-                emb = model.encode(
-                    list(texts),
-                    batch_size=batch_size,
-                    convert_to_numpy=True,
-                    normalize_embeddings=True,
-                    show_progress_bar=False,
-                    **encode_kwargs,
-                )
-        finally:
-            if was_training:
-                model.train()
-        return as_float32(emb)
+        return as_float32(
+            encode_by_length(
+                model,
+                texts,
+                batch_size=batch_size,
+                max_tokens=max_tokens,
+                show_progress_bar=show_progress_bar,
+                desc="sampler encode pass",
+            )
+        )
 
     return encode
 
@@ -365,8 +369,9 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
             return cached
         if self.encoder is None:
             raise RuntimeError(
-                f"strategy {self.strategy.name!r} needs an encoder with the current model: set "
-                "sampler.encoder (or factory.set_model(model)) before training"
+                f"strategy {self.strategy.name!r} needs an encoder with the current model: train with "
+                "bscl.training.BSCLTrainer (which sets it), or set sampler.encoder (or "
+                "factory.set_model(model)) before training"
             )
         t0 = time.perf_counter()
         fresh = l2_normalize(self.encoder([texts[i] for i in missing]))  # (m, d)
@@ -486,9 +491,19 @@ class BatchSamplerFactory:
         for s in self.samplers:
             s.encoder = fn
 
-    def set_model(self, model: Any, batch_size: int = 64, **encode_kwargs: Any) -> None:
-        """Use ``model.encode`` (SentenceTransformer-like) as the encoder."""
-        self.encoder = model_encoder(model, batch_size=batch_size, **encode_kwargs)
+    def set_model(
+        self,
+        model: Any,
+        batch_size: int = 64,
+        *,
+        max_tokens: int | None = None,
+        show_progress_bar: bool | None = None,
+    ) -> None:
+        """Encode with ``model`` (SentenceTransformer-like; see :func:`model_encoder`). ``BSCLTrainer``
+        calls it with the model it trains when no encoder was set."""
+        self.encoder = model_encoder(
+            model, batch_size=batch_size, max_tokens=max_tokens, show_progress_bar=show_progress_bar
+        )
 
     @property
     def needs_encoder(self) -> bool:

@@ -204,7 +204,8 @@ class EvalConfig:
 
     Args:
         split: final split to report (dev is used to choose the checkpoint)
-        batch_size: texts per encode batch
+        batch_size: encode batch size of the evaluations and of the sampler's encode pass: batches of
+            texts of similar token length holding up to batch_size x 32 real tokens
         before: also evaluate the model before training
     """
 

@@ -3,6 +3,8 @@
 - The temperature of a contrastive loss (any parameter whose name contains ``temperature``) gets
   its own learning rate (``tau_learning_rate``) and no weight decay.
 - A trainable temperature's current value is logged with the loss (``tau`` in the logs / ``trainer.state.log_history``).
+- A model-based batch sampler (:class:`~bscl.batching.samplers.BatchSamplerFactory`) without an encoder
+  encodes with the model being trained (``set_model``).
 - ``adam_bias_correction=False`` swaps the optimizer for :class:`bscl.training.optim.AdamW` without
   bias correction (the paper's setting for all tasks but CQA), keeping sentence-transformers' parameter
   groups (loss parameters, learning-rate mapping).
@@ -29,6 +31,7 @@ from torch import nn
 from transformers import TrainerCallback
 
 from bscl.batching.cache import EmbeddingCache
+from bscl.batching.samplers import BatchSamplerFactory
 from bscl.losses.st import TEMPERATURE_LR_REGEX, checkpoint_folder
 from bscl.training.optim import AdamW
 
@@ -134,6 +137,10 @@ class BSCLTrainer(SentenceTransformerTrainer):
         self.adam_bias_correction = adam_bias_correction
         super().__init__(*args, **kwargs)
         self._temperature = temperature
+        factory = getattr(self.args, "batch_sampler", None)
+        if isinstance(factory, BatchSamplerFactory) and factory.needs_encoder and factory.encoder is None:
+            # a model-based batch sampler encodes with the model being trained
+            factory.set_model(self.model, batch_size=self.args.per_device_eval_batch_size)
 
     def get_optimizer_cls_and_kwargs(self, args: Any, model: nn.Module | None = None) -> tuple[Any, Any]:
         optimizer_cls, optimizer_kwargs = super().get_optimizer_cls_and_kwargs(args, model)
