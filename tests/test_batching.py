@@ -515,6 +515,15 @@ def test_model_strategy_without_encoder_raises() -> None:
         list(s)
 
 
+def test_factory_given_a_model_encodes_with_it() -> None:
+    from bscl.models import load_model
+
+    f = make_batch_sampler("example", group_size=4, model=load_model("tiny"))
+    s = f(make_dataset(20), batch_size=4, drop_last=False, seed=0)
+    assert sorted(i for b in s for i in b) == list(range(20))
+    assert s.stats["n_encoded"] > 0
+
+
 def test_factory_plugs_into_trainer_signature() -> None:
     f = make_batch_sampler("clusters", group_size=3, n_clusters=4, seed=7)
     ds = make_dataset(30)

@@ -39,8 +39,7 @@ Plugging into SentenceTransformerTrainer (the trainer calls
 ``batch_sampler(dataset, batch_size=, drop_last=, valid_label_columns=, generator=, seed=)`` and
 ``set_epoch(epoch)`` at the start of each epoch)::
 
-    factory = make_batch_sampler("example", group_size=8, reuse_embeddings=True)
-    factory.set_model(model)                       # encoder for the model-based strategies
+    factory = make_batch_sampler("example", group_size=8, reuse_embeddings=True, model=model)
     loss = MyLoss(model, embedding_callback=factory.embedding_cache)   # records training embeddings
     args = SentenceTransformerTrainingArguments(..., batch_sampler=factory)
 """
@@ -370,8 +369,8 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
         if self.encoder is None:
             raise RuntimeError(
                 f"strategy {self.strategy.name!r} needs an encoder with the current model: train with "
-                "bscl.training.BSCLTrainer (which sets it), or set sampler.encoder (or "
-                "factory.set_model(model)) before training"
+                "bscl.training.BSCLTrainer (which sets it), or pass the model to the factory "
+                "(make_batch_sampler(..., model=model)) before training with another trainer"
             )
         t0 = time.perf_counter()
         fresh = l2_normalize(self.encoder([texts[i] for i in missing]))  # (m, d)
@@ -455,13 +454,16 @@ class BatchSamplerFactory:
             ``columns``, ``reuse_embeddings``, ``rank``, ``world_size``, ``shard``, ``pack_by_length``,
             ``pack_window``), ``cold_start`` (one of :data:`COLD_STARTS`: ``"encode"``, or the strategy
             that orders epoch 1 in reuse mode, with the same options), ``seed``, ``encoder`` and
-            ``embedding_cache``.
+            ``embedding_cache``; ``model``: a SentenceTransformer to encode with (the same as calling
+            :meth:`set_model` with it; ``BSCLTrainer`` passes the model it trains when neither this
+            nor an ``encoder`` was given).
     """
 
     def __init__(self, strategy: str, **options: Any) -> None:
         cls = strategy_class(strategy)
         self.strategy = cls.name
         self._encoder: Encoder | None = options.pop("encoder", None)
+        model = options.pop("model", None)
         cache = options.pop("embedding_cache", None)
         if cache is None and options.get("reuse_embeddings"):
             cache = EmbeddingCache()
@@ -479,6 +481,8 @@ class BatchSamplerFactory:
         )
         self.options = options
         self.samplers: list[ContrastiveBatchSampler] = []
+        if model is not None:
+            self.set_model(model)
 
     @property
     def encoder(self) -> Encoder | None:
