@@ -12,6 +12,13 @@ docstring, choice options list their values, and ``--hf.NAME`` reaches every
 ``SentenceTransformerTrainingArguments`` option. Layers: the task's base config, then ``--config``
 YAML, then the options. No option is matched by a prefix (``--train.epoch`` is an error that suggests
 ``--train.epochs``), in every subcommand.
+
+Exit codes: 0 done; 2 bad input (an option, a data file, a model folder, an output that cannot be
+used) or a run whose result is refused (a collapsed encoder, a model worse than its start, a NaN step);
+1 the machine's fault during the work (disk full, a file that cannot be written or deleted:
+:class:`bscl.paths.EnvironmentFault` and other ``OSError``); 130 interrupted. Each failure prints one
+line naming the path or option and what to do; ``--debug`` (anywhere on the line) shows the traceback
+instead.
 """
 
 from __future__ import annotations
@@ -60,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = Parser(prog="bscl", description="Batch-softmax contrastive fine-tuning of sentence embeddings")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--debug", action="store_true", help="on an error, show the traceback (anywhere on the line)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     parser.commands = sub  # type: ignore[attr-defined]
     train = sub.add_parser(
@@ -78,8 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _take_debug(argv: list[str]) -> tuple[list[str], bool]:
+    """``argv`` without ``--debug`` (accepted anywhere, also among ``train``'s options), and whether it
+    was given."""
+    return [a for a in argv if a != "--debug"], "--debug" in argv
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    argv, debug = _take_debug(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     # `train` hands all its options to the generated parser (:func:`bscl.training.config.parse_command_line`)
     ns, extra = parser.parse_known_args(argv)
@@ -87,18 +104,36 @@ def main(argv: list[str] | None = None) -> int:
         ns.options = extra
     elif extra:  # the subcommand's own error, with suggestions from its options
         parser.commands.choices[ns.command].error(f"unrecognized arguments: {' '.join(extra)}")
-    ns.argv = list(sys.argv[1:] if argv is None else argv)
+    ns.argv = argv
     logging.basicConfig(
         level=logging.DEBUG if ns.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
         return ns.func(ns) or 0
-    except (ValueError, FileNotFoundError) as err:
-        print(f"bscl {ns.command}: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"bscl {ns.command}: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+    except (ValueError, FileNotFoundError) as err:
+        if debug:
+            raise
+        print(f"bscl {ns.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # the machine's fault: disk full, permissions, a read-only folder
+        if debug:
+            raise
+        print(f"bscl {ns.command}: error: {describe_os_error(err)}", file=sys.stderr)
+        return 1
+
+
+def describe_os_error(err: OSError) -> str:
+    """One line for an ``OSError``: its own message for bscl's :class:`~bscl.paths.EnvironmentFault`,
+    else the reason and the path (``[Errno 13] Permission denied: 'x'`` -> ``x: Permission denied``)."""
+    from bscl.paths import EnvironmentFault
+
+    if isinstance(err, EnvironmentFault) or not err.strerror:
+        return str(err)
+    where = f"{err.filename}: " if err.filename else ""
+    return f"{where}{err.strerror}; check the path and free space / permissions, then run the command again"
 
 
 if __name__ == "__main__":

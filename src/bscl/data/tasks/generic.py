@@ -204,26 +204,32 @@ def load_generic(
 
     def evaluation(
         src: PathLike | Dataset | None, what: str
-    ) -> tuple[list[str], list[str], list[float]] | None:
+    ) -> tuple[list[str], list[str], list[float], str] | None:
         if src is None:
             return None
-        ea, eb, ey, _lt, _ = read_generic(src, what, label_type=lt, **opts)
-        return ea, eb, ey
+        ea, eb, ey, _lt, source = read_generic(src, what, label_type=lt, **opts)
+        return ea, eb, ey, source
 
     dev_rows = evaluation(dev, "dev")
     if dev_rows is None:
         tr_idx, dev_idx = group_split(a, DEV_FRACTION, seed)
         check_dev_split(a, tr_idx, dev_idx, source=_src)
-        dev_rows = ([a[i] for i in dev_idx], [b[i] for i in dev_idx], [y[i] for i in dev_idx])
+        dev_rows = (
+            [a[i] for i in dev_idx],
+            [b[i] for i in dev_idx],
+            [y[i] for i in dev_idx],
+            f"9:1 split of {_src}",
+        )
         a, b, y = [a[i] for i in tr_idx], [b[i] for i in tr_idx], [y[i] for i in tr_idx]
     test_rows = evaluation(test, "test")
 
     def build(
-        rows: tuple[list[str], list[str], list[float]] | None, tag: str
+        rows: tuple[list[str], list[str], list[float], str] | None, tag: str
     ) -> PairSplit | RankingSplit | None:
         if rows is None:
             return None
-        ra, rb, ry = rows
+        ra, rb, ry, source = rows
+        tag = f"{tag} ({source})"  # errors about a split name its file
         if lt == "positive":
             return positives_ranking(ra, rb, source=tag)
         return PairSplit(ra, rb, np.array(ry), graded=lt == "score", source=tag)
