@@ -120,7 +120,10 @@ def cell_config(task: str, recipe: str, seed: int, ns: argparse.Namespace) -> Ru
         machine["data"]["train_subset"] = None
         machine["train"] = {k: machine["train"][k] for k in ("model", "seed", "output_dir")}
         common = {}
-    return layered_config(common, known[recipe], machine, source=f"compare {task} / {recipe} / seed {seed}")
+    cfg = layered_config(common, known[recipe], machine, source=f"compare {task} / {recipe} / seed {seed}")
+    # a group must fit into a batch (bscl.batching.check_options): --batch-size below a recipe's group caps it
+    cfg.batching.group_size = min(cfg.batching.group_size, cfg.train.batch_size)
+    return cfg
 
 
 def cell_dir(output_dir: str | Path, task: str, recipe: str, seed: int) -> Path:

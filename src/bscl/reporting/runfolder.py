@@ -52,7 +52,15 @@ TRAINER_STATE = "trainer_state.json"
 
 #: options that change only what is printed / logged / how the folder is handled, never the result
 OUTPUT_ONLY: frozenset[str] = frozenset(
-    {"train.logging_steps", "train.resume", "train.overwrite", "eval.batch_size", "eval.split", "eval.before"}
+    {
+        "train.logging_steps",
+        "train.resume",
+        "train.overwrite",
+        "train.if_worse",
+        "eval.batch_size",
+        "eval.split",
+        "eval.before",
+    }
 )
 #: options holding a path: ``./runs/x`` and ``runs/x/`` are the same folder
 PATH_OPTIONS: frozenset[str] = frozenset(
@@ -480,17 +488,13 @@ def failure(metrics: Mapping[str, Any]) -> str | None:
 
 
 def outcome_notes(metrics: Mapping[str, Any]) -> list[str]:
-    """Markdown lines of the run report on how the run ended beyond "finished": a failure that cannot
-    be resumed, and a chosen model that is worse on dev than the model training started from."""
-    lines = []
-    reason = failure(metrics)
-    if reason is not None:
-        lines += [f"> **Failed:** {reason}", ""]
+    """Markdown lines of the run report for a chosen model that is worse on dev than the model training
+    started from, kept by ``--train.if_worse warn`` (a failed run's reason is its status line)."""
     vs = metrics.get("versus_start")
-    if isinstance(vs, Mapping) and vs.get("worse") and reason is None:
-        lines += [
-            f"> **Worse than the start:** dev {vs.get('metric')} {vs.get('trained'):.4f} after training vs "
-            f"{vs.get('start'):.4f} before; kept because of `--train.if_worse warn`.",
-            "",
-        ]
-    return lines
+    if failure(metrics) is not None or not (isinstance(vs, Mapping) and vs.get("worse")):
+        return []
+    return [
+        f"> **Worse than the start:** dev {vs.get('metric')} {vs.get('trained'):.4f} after training vs "
+        f"{vs.get('start'):.4f} before; kept because of `--train.if_worse warn`.",
+        "",
+    ]
