@@ -233,7 +233,9 @@ def check_training_data(cfg: RunConfig, task: Task) -> None:
     # a metric that no model can have would pick the epoch and judge the run at random
     generic = cfg.data.task == "generic"
     if task.dev is not None:
-        task.check_scorable("dev", fix=f"pass {'another' if cfg.data.dev_file else 'a'} --data.dev_file" * generic)
+        task.check_scorable(
+            "dev", fix=f"pass {'another' if cfg.data.dev_file else 'a'} --data.dev_file" * generic
+        )
     if task.test is not None:
         task.check_scorable("test", fix="pass another --data.test_file" * generic)
 
