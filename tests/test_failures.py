@@ -33,6 +33,8 @@ from bscl.training.trainer import NonFiniteError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data_root"
 SRC = Path(__file__).parents[1] / "src" / "bscl"
+#: a batch of 4 (with a recipe's kNN groups made to fit it)
+SMALL_BATCH = ["--train.batch_size", "4", "--batching.group_size", "4"]
 #: the fixture STSb with the tiny model (its recipe's kNN groups of 8 made to fit the batch of 4)
 TRAIN = ["train", "--data.data_root", str(FIXTURES), "--train.model", "tiny", "--batching.group_size", "4",
          "--train.batch_size", "4"]  # fmt: skip
@@ -200,7 +202,7 @@ def test_constant_dev_labels_are_refused_before_training(tmp_path, capsys, no_mo
     dev = write_pairs(tmp_path / "dev.csv", [(a, b, 0.5) for a, b, _ in graded_pairs(6, 100)])
     out = tmp_path / "run"
     code = main(["train", "--data.task", "generic", "--data.train_file", str(train), "--data.dev_file", str(dev),
-                 "--train.model", "tiny", "--train.batch_size", "4", "--train.output_dir", str(out)])  # fmt: skip
+                 "--train.model", "tiny", *SMALL_BATCH, "--train.output_dir", str(out)])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2
     assert (
@@ -213,7 +215,7 @@ def test_a_one_row_test_file_is_refused_before_training(tmp_path, capsys, no_mod
     train = write_pairs(tmp_path / "pairs.csv", graded_pairs(20))
     test = write_pairs(tmp_path / "test.csv", graded_pairs(1, 100))
     code = main(["train", "--data.task", "generic", "--data.train_file", str(train), "--data.test_file", str(test),
-                 "--train.model", "tiny", "--train.batch_size", "4", "--train.output_dir", str(tmp_path / "r")])  # fmt: skip
+                 "--train.model", "tiny", *SMALL_BATCH, "--train.output_dir", str(tmp_path / "r")])  # fmt: skip
     assert code == 2
     assert f"generic test ({test}): 1 pair: a metric over pairs needs at least 2" in capsys.readouterr().err
 
