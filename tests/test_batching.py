@@ -410,9 +410,17 @@ def test_other_strategy_names_are_refused_naming_the_strategy(name: str, meant: 
 
 
 def test_check_options() -> None:
-    options = dict(group_by="first", reuse_embeddings=True, cold_start="words", pack_window=4)
-    for name in NAMES:  # every strategy with its valid options
-        check_options(strategy=name, group_size=8, pack_by_length=STRATEGIES[name].packable, **options)
+    options = dict(group_by="first", cold_start="words", pack_window=4)
+    for name in NAMES:  # every strategy with its valid options (reuse: the model-based ones)
+        reuse = STRATEGIES[name].needs_encoder
+        check_options(
+            strategy=name,
+            group_size=8,
+            pack_by_length=STRATEGIES[name].packable,
+            reuse_embeddings=reuse,
+            **options,
+        )
+    options["reuse_embeddings"] = False
     with pytest.raises(ValueError, match=r"--batching.group_size must be >= 1 \(got 0\)"):
         check_options(strategy="example", group_size=0, pack_by_length=False, **options)
     with pytest.raises(ValueError, match="use another --batching.strategy"):

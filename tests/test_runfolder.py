@@ -174,7 +174,7 @@ def test_concurrent_train_into_one_folder_is_refused(tmp_path, capsys):
     out.mkdir()
     with RF.locked(out):  # another `bscl train` holds the folder
         code = main(["train", "--data.data_root", str(FIXTURES), "--train.model", "tiny",
-                     "--train.output_dir", str(out), "--train.batch_size", "4"])  # fmt: skip
+                     "--train.output_dir", str(out), "--train.batch_size", "4", "--batching.group_size", "4"])  # fmt: skip
     assert code == 2
     assert f"{out} is in use by another `bscl train` (pid {os.getpid()})" in capsys.readouterr().err
     assert not (out / "config.yaml").exists()

@@ -13,6 +13,13 @@ docstring, choice options list their values, and ``--hf.NAME`` reaches every
 ``SentenceTransformerTrainingArguments`` option. Layers: the task's base config, then ``--config``
 YAML, then the options. No option is matched by a prefix (``--train.epoch`` is an error that suggests
 ``--train.epochs``), in every subcommand.
+
+Exit codes: 0 done; 2 bad input (an option, a data file, a model folder, an output that cannot be
+used) or a run whose result is refused (a collapsed encoder, a model worse than its start, a NaN step);
+1 the machine's fault during the work (disk full, a file that cannot be written or deleted:
+:class:`bscl.paths.EnvironmentFault` and other ``OSError``); 130 interrupted. Each failure prints one
+line naming the path or option and what to do; ``--debug`` (anywhere on the line) shows the traceback
+instead.
 """
 
 from __future__ import annotations
@@ -108,6 +115,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = Parser(prog="bscl", description="Batch-softmax contrastive fine-tuning of sentence embeddings")
     parser.add_argument("--version", action="version", version=f"bscl {bscl.__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--debug", action="store_true", help="on an error, show the traceback (anywhere on the line)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     parser.commands = sub  # type: ignore[attr-defined]
     if argv is None:
@@ -125,9 +135,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _take_debug(argv: list[str]) -> tuple[list[str], bool]:
+    """``argv`` without ``--debug`` (accepted anywhere, also among ``train``'s options), and whether it
+    was given."""
+    return [a for a in argv if a != "--debug"], "--debug" in argv
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv, debug = _take_debug(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser(argv)
     # `train` hands all its options to the generated parser (:func:`bscl.training.config.parse_command_line`)
     ns, extra = parser.parse_known_args(argv)
@@ -141,12 +157,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return ns.func(ns) or 0
-    except (ValueError, FileNotFoundError) as err:
-        print(f"bscl {ns.command}: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"bscl {ns.command}: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+    except (ValueError, FileNotFoundError) as err:
+        if debug:
+            raise
+        print(f"bscl {ns.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # the machine's fault: disk full, permissions, a read-only folder
+        if debug:
+            raise
+        print(f"bscl {ns.command}: error: {describe_os_error(err)}", file=sys.stderr)
+        return 1
+
+
+def describe_os_error(err: OSError) -> str:
+    """One line for an ``OSError``: its own message for bscl's :class:`~bscl.paths.EnvironmentFault`,
+    else the reason and the path (``[Errno 13] Permission denied: 'x'`` -> ``x: Permission denied``)."""
+    from bscl.paths import EnvironmentFault
+
+    if isinstance(err, EnvironmentFault) or not err.strerror:
+        return str(err)
+    where = f"{err.filename}: " if err.filename else ""
+    return f"{where}{err.strerror}; check the path and free space / permissions, then run the command again"
 
 
 if __name__ == "__main__":

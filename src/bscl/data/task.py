@@ -54,6 +54,29 @@ class PairSplit:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def undefined(self) -> str | None:
+        """Why no model can be scored on these pairs (their metric is undefined), or None.
+
+        A correlation (graded labels) needs two pairs and two different labels; an F1 at a threshold
+        (binary labels) needs both classes (no positive: F1 is 0 for every model; no negative: every
+        model gets F1 1 at a threshold below its lowest score).
+        """
+        n = len(self)
+        if n < 2:
+            return f"{n} pair{'s' if n != 1 else ''}: a metric over pairs needs at least 2"
+        values = np.unique(self.labels)
+        if self.graded and len(values) == 1:
+            return (
+                f"all {n} labels are {values[0]:g}: Spearman and Pearson correlations are undefined for "
+                "labels that do not vary (every model would score NaN)"
+            )
+        if not self.graded and len(values) == 1:
+            return (
+                f"all {n} labels are {values[0]:g}: F1 at a threshold needs positive and negative pairs "
+                "(with one class every model scores the same)"
+            )
+        return None
+
     def head(self, n: int) -> PairSplit:
         """The first ``n`` pairs (e.g. a cheaper per-epoch dev metric)."""
         return PairSplit(
@@ -133,6 +156,17 @@ class RankingSplit:
             f"{self.source} (first {n} queries)",
         )
 
+    def undefined(self) -> str | None:
+        """Why no model can be scored on this ranking (no query, or no query with a relevant candidate:
+        MRR and MAP are 0 for every model), or None."""
+        if len(self) == 0:
+            return "no queries"
+        if not any(len(r) for r in self.relevant):
+            return (
+                f"none of the {len(self)} queries has a relevant candidate: MRR and MAP are 0 for every model"
+            )
+        return None
+
     def candidate_indices(self, i: int) -> np.ndarray:
         """Pool indices ranked for query ``i`` (the whole pool when ``candidates`` is None)."""
         if self.candidates is None:
@@ -192,6 +226,15 @@ class Task:
         if data is None:
             raise ValueError(f"task {self.name!r} has no {name} split")
         return data
+
+    def check_scorable(self, name: str, fix: str = "") -> None:
+        """ValueError naming the split's source when its metric is undefined (constant labels, one row,
+        no relevant candidate): checked from the data, before any model is loaded or trained. ``fix``:
+        what to change, for the message (e.g. the option that names another file)."""
+        data = self.split(name)
+        reason = data.undefined()
+        if reason is not None:
+            raise ValueError(f"{data.source or f'{self.name} {name}'}: {reason}{'; ' + fix if fix else ''}")
 
 
 def pairs_dataset(anchors: Sequence[str], positives: Sequence[str], labels: Sequence[float]) -> Dataset:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import re
@@ -24,10 +25,47 @@ def _load_model(name_or_path: str, device: str | None = None) -> Any:
     return load_model(name_or_path, device=device, padding_free=True)  # same outputs as padded, fewer FLOPs
 
 
+def model_tag(model: str) -> str:
+    """A file-name-safe tag that tells model folders apart: a run's chosen model (``runs/a/model``)
+    and a seed's (``runs/a/seed-1/best-model``) are named after their run folder (``a``, ``a-seed-1``),
+    since every run saves into a folder called ``model``; other folders and names by their own name."""
+    path = Path(model)
+    parts = [path.name]
+    if path.name in ("model", "best-model") and path.parent.name:
+        parts = [path.parent.name]
+        if path.parent.name.startswith("seed-") and path.parent.parent.name:
+            parts.insert(0, path.parent.parent.name)
+    tag = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(p for p in parts if p) or model).strip("_")
+    return tag or "model"
+
+
 def default_output(task: str, model: str, split: str) -> Path:
-    """``runs/eval/{task}-{model}-{split}.json`` (model name/path reduced to a file-name-safe tag)."""
-    tag = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(model).name or model).strip("_") or "model"
-    return DEFAULT_OUTPUT_DIR / f"{task}-{tag}-{split}.json"
+    """``runs/eval/{task}-{model}-{split}.json`` (model: :func:`model_tag`)."""
+    return DEFAULT_OUTPUT_DIR / f"{task}-{model_tag(model)}-{split}.json"
+
+
+def model_identity(model: str) -> str:
+    """What tells one evaluated model from another in a result file: a local folder's absolute path,
+    else the name (``minilm``)."""
+    path = Path(model)
+    return str(path.resolve()) if path.exists() else model
+
+
+def check_default_output(output: Path, model: str) -> None:
+    """Refuse to replace a default-named result of *another* model (two run folders of one name in
+    different places): ValueError naming ``--output``. The same model's result is replaced."""
+    if not output.is_file():
+        return
+    try:
+        previous = json.loads(output.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = None
+    owner = previous.get("model_path", previous.get("model")) if isinstance(previous, dict) else None
+    if owner != model_identity(model):
+        raise ValueError(
+            f"{output} holds the result of another model ({owner or 'unreadable'}); pass --output FILE to "
+            "keep both (or delete that file)"
+        )
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -66,12 +104,17 @@ def run_eval(
         ensure_writable(Path(output).parent, "--output")  # before the model and the data load
     start = time.perf_counter()
     t = load_task(task, data_root, seed=seed, **(task_options or {}))
+    t.check_scorable(split)  # constant labels, one row: no metric, said before the model loads
     model_name = model if isinstance(model, str) else type(model).__name__
     loaded = _load_model(model, device) if isinstance(model, str) else model
     metrics = evaluate(loaded, t, split, batch_size=batch_size)
+    value = metrics.get(t.metric)
+    if not (isinstance(value, float | int) and math.isfinite(value)):
+        raise ValueError(f"{t.name} {split}: the {t.metric} of {model_name} is {value}; no result is written")
     result: dict[str, Any] = {
         "task": t.name,
         "model": model_name,
+        "model_path": model_identity(model) if isinstance(model, str) else model_name,
         "split": split,
         "n": len(t.split(split)),
         "primary": t.metric,
@@ -139,6 +182,8 @@ def _cmd(args: argparse.Namespace) -> int:
     task_options = generic_options(args)
     name = Path(task_options["test"]).stem if args.task == "generic" else args.task
     output = Path(args.output) if args.output else default_output(name, args.model, args.split)
+    if not args.output:
+        check_default_output(output, args.model)
     result = run_eval(
         args.task,
         args.model,

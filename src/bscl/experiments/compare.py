@@ -326,7 +326,10 @@ def cell_config(
         machine["data"]["train_subset"] = None
         machine["train"] = {k: machine["train"][k] for k in ("model", "seed", "output_dir")}
         common = {}
-    return layered_config(common, known[recipe], machine, source=f"compare {task} / {recipe} / seed {seed}")
+    cfg = layered_config(common, known[recipe], machine, source=f"compare {task} / {recipe} / seed {seed}")
+    # a group must fit into a batch (bscl.batching.check_options): --batch-size below a recipe's group caps it
+    cfg.batching.group_size = min(cfg.batching.group_size, cfg.train.batch_size)
+    return cfg
 
 
 def epochs_of(ns: argparse.Namespace, user: UserData | None) -> float:

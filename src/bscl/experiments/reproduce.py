@@ -175,7 +175,10 @@ def cell_config(task: str, cell: Cell, ns: argparse.Namespace, folder: Path) -> 
         },
         eval={"before": False},
     )
-    return layered_config(values, source=f"reproduce {task} / {cell.name}")
+    cfg = layered_config(values, source=f"reproduce {task} / {cell.name}")
+    # a group must fit into a batch (bscl.batching.check_options): --batch-size below a cell's group caps it
+    cfg.batching.group_size = min(cfg.batching.group_size, cfg.train.batch_size)
+    return cfg
 
 
 def _comparable(config: dict[str, Any] | None, cell: Cell) -> dict[str, Any] | None:

@@ -309,10 +309,9 @@ def _rank_cmd(ns: argparse.Namespace) -> int:
         batch_size=ns.batch_size,
         device=ns.device,
     )
-    print(
-        f"wrote the top {ns.top_k} pool texts for {len(results)} queries to {_name(ns.output)}",
-        file=sys.stderr,
-    )
+    shown = max((len(r["results"]) for r in results), default=0)
+    top = f"top {shown}" if shown == ns.top_k else f"{shown} (the whole pool; --top-k {ns.top_k})"
+    print(f"wrote the {top} pool texts for {len(results)} queries to {_name(ns.output)}", file=sys.stderr)
     return 0
 
 

@@ -27,8 +27,10 @@ from bscl.reporting.atomic import atomic_open, atomic_write_text
 from bscl.reporting.runfolder import (
     checkpoints,
     dev_history,
+    failure,
     load_config,
     load_metrics,
+    outcome_notes,
     read_trainer_state,
     train_losses,
 )
@@ -396,7 +398,10 @@ def write_report(run_dir: PathLike) -> Path:
     curves = seeds + running
 
     lines = [f"# Run report: `{run.resolve().name}`", ""]
-    if complete:
+    failed = failure(metrics)
+    if failed is not None:
+        lines += [f"**Status:** failed: {failed}", ""]
+    elif complete:
         n = len(seeds)
         lines += [f"**Status:** finished; {n} seed{'s' if n != 1 else ''} trained, seed {kept} kept "
                   f"(best dev {primary or 'primary metric'}); the model is in `model/`.", ""]  # fmt: skip
@@ -408,6 +413,7 @@ def write_report(run_dir: PathLike) -> Path:
             "The numbers below are what was recorded so far.",
             "",
         ]
+    lines += outcome_notes(metrics)
     if cfg:
         lines += ["## Configuration", "", _config_summary(cfg, metrics.get("loss_options")), ""]
         lines += ["<details><summary>full configuration</summary>", "", "```yaml",

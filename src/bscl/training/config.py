@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,12 +27,14 @@ from bscl.training.options import (
     HELP,
     HELP_HF,
     PRINT_CONFIG,
+    _float_spellings,
     _none_to_null,
     _pre_scan,
     _suggest,
     _task_threshold,
     choices,
     coerce,
+    float_options,
     hf_help,
     train_parser,
 )
@@ -158,17 +161,20 @@ class TrainConfig:
         output_dir: run folder (config, metrics, checkpoints, the chosen model)
         epochs: training epochs (fractions allowed)
         batch_size: pairs per batch and process (the in-batch negatives of the contrastive losses)
-        learning_rate: peak learning rate of the encoder (linear warm-up and decay)
-        warmup_ratio: paper: 10% of steps, then linear decay
-        weight_decay: decoupled AdamW weight decay
+        learning_rate: peak learning rate of the encoder (linear warm-up and decay; > 0)
+        warmup_ratio: the share of steps spent warming up, in [0, 1] (paper: 0.1), then linear decay
+        weight_decay: decoupled AdamW weight decay (>= 0)
         adam_bias_correction: the paper turns it off except for CQA
-        max_seq_length: paper: 90 sub-tokens
+        max_seq_length: paper: 90 sub-tokens (>= 1 and at most the model's position limit)
         seed: random seed of the first (or only) seed
         seeds: seed optimisation: train this many seeds, keep the best on dev
         mini_batch_size: gradient caching: encode the batch in chunks of this size
         logging_steps: log the training loss every N steps (a run of fewer than 50 N steps: about 50 times)
         resume: continue from the last checkpoint in output_dir
         overwrite: delete the previous run in output_dir first (instead of resuming / refusing)
+        if_worse: when the chosen model is worse on dev than the start (needs --eval.before true): fail
+            (exit 2, nothing saved as model/; re-run with warn to keep it without training again) or warn
+            (keep it, say so in the log, report.md and metrics.json); a collapsed encoder is an error either way
         padding_free: compute only the real tokens (BERT family; bscl.padding_free): same outputs, fewer FLOPs
         keep_checkpoints: keep a finished seed's trainer checkpoints (resuming and the chosen model need none)
         interpolate: WiSE-FT (bscl.training.wise): save (1 - a) * start + a * fine-tuned weights, evaluated as
@@ -192,6 +198,7 @@ class TrainConfig:
     logging_steps: int = 10
     resume: bool = True
     overwrite: bool = False
+    if_worse: str = "fail"
     padding_free: bool = True
     keep_checkpoints: bool = False
     interpolate: float = 1.0
@@ -204,9 +211,10 @@ class EvalConfig:
 
     Args:
         split: final split to report (dev is used to choose the checkpoint)
-        batch_size: encode batch size of the evaluations and of the sampler's encode pass: batches of
+        batch_size: encode batch size of the evaluations and of the sampler's encode pass (>= 1): batches of
             texts of similar token length holding up to batch_size x 32 real tokens
-        before: also evaluate the model before training
+        before: also evaluate the model before training (the start the trained model must beat, see
+            --train.if_worse)
     """
 
     split: str = "test"
@@ -243,20 +251,52 @@ def check_data_section(da: DataConfig, loss: Any) -> None:
             raise ValueError(f"--data.{name} must be >= 1 (got {value})")
 
 
+def _in_range(option: str, value: float, low: float | None, high: float | None, why: str) -> None:
+    """ValueError naming ``option`` unless ``value`` is finite and in ``[low, high]``."""
+    if not (math.isfinite(value) and (low is None or value >= low) and (high is None or value <= high)):
+        bounds = f"in [{low:g}, {high:g}]" if low is not None and high is not None else f">= {low:g}"
+        raise ValueError(f"{option} must be {bounds} ({why}; got {value})")
+
+
 def check_train_section(tr: TrainConfig) -> None:
     """Raise ValueError naming the ``--train.X`` option that cannot work."""
     if tr.batch_size < 1:
         raise ValueError(f"--train.batch_size must be >= 1 (got {tr.batch_size})")
-    if tr.epochs <= 0:
-        raise ValueError(f"--train.epochs must be > 0 (got {tr.epochs})")
+    if not (math.isfinite(tr.epochs) and tr.epochs > 0):
+        raise ValueError(f"--train.epochs must be > 0 and finite (got {tr.epochs})")
     if tr.seeds < 1:
         raise ValueError(f"--train.seeds must be >= 1 (got {tr.seeds})")
+    if not (math.isfinite(tr.learning_rate) and tr.learning_rate > 0):
+        raise ValueError(
+            f"--train.learning_rate must be > 0 and finite (the step size of the optimizer; got "
+            f"{tr.learning_rate}; the paper uses 2e-5 to 5e-5)"
+        )
+    _in_range("--train.warmup_ratio", tr.warmup_ratio, 0.0, 1.0, "a share of the training steps")
+    _in_range("--train.weight_decay", tr.weight_decay, 0.0, None, "a negative decay grows the weights")
+    if tr.max_seq_length < 1:
+        raise ValueError(
+            f"--train.max_seq_length must be >= 1 (tokens kept per text; got {tr.max_seq_length})"
+        )
+    if tr.logging_steps < 1:
+        raise ValueError(f"--train.logging_steps must be >= 1 (got {tr.logging_steps})")
     if not 0.0 < tr.interpolate <= 1.0:
         raise ValueError(
             f"--train.interpolate must be in (0, 1] (got {tr.interpolate}; 1 = no interpolation)"
         )
     if tr.mini_batch_size is not None and tr.mini_batch_size < 1:
         raise ValueError(f"--train.mini_batch_size must be >= 1 (got {tr.mini_batch_size})")
+    allowed = choices()[("train", "if_worse")]
+    if tr.if_worse not in allowed:
+        raise ValueError(f"--train.if_worse must be one of {', '.join(allowed)} (got {tr.if_worse!r})")
+
+
+def check_eval_section(ev: EvalConfig) -> None:
+    """Raise ValueError naming the ``--eval.X`` option that cannot work."""
+    if ev.batch_size < 1:
+        raise ValueError(f"--eval.batch_size must be >= 1 (got {ev.batch_size})")
+    allowed = choices()[("eval", "split")]
+    if ev.split not in allowed:
+        raise ValueError(f"--eval.split must be one of {', '.join(allowed)} (got {ev.split!r})")
 
 
 @dataclass
@@ -282,9 +322,11 @@ class RunConfig:
         check_hf_options(self.hf)
         check_data_section(self.data, entry)
         check_train_section(self.train)
+        check_eval_section(self.eval)
         from bscl.batching import check_options
 
-        check_options(**dataclasses.asdict(self.batching))  # the batching layer owns its checks
+        # the batching layer owns its checks (a group must fit into a batch)
+        check_options(**dataclasses.asdict(self.batching), batch_size=self.train.batch_size)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -401,7 +443,7 @@ def parse_command_line(
     and ``--recipe`` is refused."""
     import argparse
 
-    argv = _none_to_null(list(argv))
+    argv = _float_spellings(_none_to_null(list(argv)), float_options(STAGES))
     config_path = _pre_scan(argv, "--config")
     task = _pre_scan(argv, "--data.task")
     recipe = _pre_scan(argv, "--recipe")

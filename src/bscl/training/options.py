@@ -39,6 +39,7 @@ def choices() -> dict[tuple[str, str], tuple[str, ...]]:
         ("loss", "normalization"): tuple(NORMALIZATIONS),
         ("loss", "combine"): ("mean", "sum"),
         ("loss", "tau_parametrization"): ("log", "alpha"),
+        ("train", "if_worse"): ("fail", "warn"),
         ("eval", "split"): ("dev", "test"),
     }
 
@@ -296,6 +297,41 @@ def _none_to_null(argv: list[str]) -> list[str]:
         elif arg.startswith("--") and "=" in arg and arg.split("=", 1)[1] in ("none", "None"):
             arg = arg.split("=", 1)[0] + "=null"
         out.append(arg)
+    return out
+
+
+#: ways of writing a non-finite float on the command line, and YAML's spelling of each (jsonargparse
+#: reads option values as YAML, where ``inf`` is a string and ``.inf`` the number)
+_FLOAT_SPELLINGS = {"inf": ".inf", "+inf": ".inf", "infinity": ".inf", "-inf": "-.inf", "-infinity": "-.inf",
+                    "nan": ".nan"}  # fmt: skip
+
+
+def float_options(stages: dict[str, type]) -> set[str]:
+    """The ``--stage.field`` options of the float fields of the section dataclasses ``stages``."""
+    return {
+        f"--{stage}.{name}"
+        for stage, cls in stages.items()
+        for name, hint in typing.get_type_hints(cls).items()
+        if float in _members(hint)
+    }
+
+
+def _float_spellings(argv: list[str], floats: set[str]) -> list[str]:
+    """``--loss.tau inf`` / ``nan`` / ``-inf`` for a float option: the number, so that the option's owner
+    rejects it with the option's range (the parser would say "Expected a float", and read ``-inf`` after
+    a space as an option)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, eq, value = arg.partition("=")
+        if name in floats and eq and value.strip().lower() in _FLOAT_SPELLINGS:
+            arg = f"{name}={_FLOAT_SPELLINGS[value.strip().lower()]}"
+        elif arg in floats and i + 1 < len(argv) and argv[i + 1].strip().lower() in _FLOAT_SPELLINGS:
+            arg = f"{arg}={_FLOAT_SPELLINGS[argv[i + 1].strip().lower()]}"
+            i += 1
+        out.append(arg)
+        i += 1
     return out
 
 

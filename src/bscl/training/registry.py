@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import TYPE_CHECKING, Any
 
 from bscl.training.peers import PEER_LOSSES, GuideLoader, PeerLoss, PeerSetup, peer_setup
@@ -30,6 +31,17 @@ def given_loss_options(lo: Any) -> dict[str, Any]:
         for f in dataclasses.fields(lo)
         if f.name not in LOSS_CONFIG_EXTRA and getattr(lo, f.name) is not None
     }
+
+
+def check_tau_learning_rate(lo: Any) -> None:
+    """``--loss.tau_learning_rate`` (the trainer's step size for a trainable temperature) is > 0 and
+    finite; ValueError naming the option otherwise."""
+    value = lo.tau_learning_rate
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise ValueError(
+            f"--loss.tau_learning_rate must be > 0 and finite (the step size of a trainable temperature; "
+            f"got {value}; default 0.001)"
+        )
 
 
 class LossEntry:
@@ -123,6 +135,7 @@ class BsclEntry(LossEntry):
         from bscl.losses.functional import LossOptionError
         from bscl.losses.modules import build_loss
 
+        check_tau_learning_rate(lo)
         try:
             build_loss(self.name, **self._given(lo))
         except LossOptionError as err:
@@ -226,6 +239,7 @@ class PeerEntry(LossEntry):
         return self.data != "pairs"
 
     def check(self, lo: Any, *, default_batching: bool = True, mini_batch_size: int | None = None) -> None:
+        check_tau_learning_rate(lo)
         if not default_batching:
             raise ValueError(
                 f"--loss.name={self.name} brings sentence-transformers' own batch sampler: drop "

@@ -14,7 +14,8 @@
   HF's files (model, optimizer, RNG, ``trainer_state.json``), then every callback's own state
   (``save_checkpoint_state(folder)``: the loss's temperature, the embedding cache), then the marker,
   last. A kill anywhere before the marker leaves a checkpoint that resume ignores
-  (:func:`bscl.reporting.runfolder.last_checkpoint`).
+  (:func:`bscl.reporting.runfolder.last_checkpoint`). A write that fails for want of space or
+  permission raises :class:`bscl.paths.EnvironmentFault` naming the checkpoint folder.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from transformers import TrainerCallback
 from bscl.batching.cache import EmbeddingCache
 from bscl.batching.samplers import BatchSamplerFactory
 from bscl.losses.st import TEMPERATURE_LR_REGEX, checkpoint_folder
+from bscl.paths import write_fault
 from bscl.training.optim import AdamW
 
 #: the file written last into a checkpoint: without it the checkpoint is incomplete and never resumed
@@ -206,14 +208,24 @@ class BSCLTrainer(SentenceTransformerTrainer):
             prepare = getattr(callback, "before_checkpoint_save", None)
             if callable(prepare):
                 prepare()  # every rank (collectives allowed)
-        super()._save_checkpoint(model, trial)
-        if not self.args.should_save:
-            return
-        for callback in self.callback_handler.callbacks:
-            save = getattr(callback, "save_checkpoint_state", None)
-            if callable(save):
-                save(folder)
-        (folder / COMPLETE_FILE).write_text(f"{self.state.global_step}\n")  # last: the checkpoint is whole
+        try:
+            super()._save_checkpoint(model, trial)
+            if not self.args.should_save:
+                return
+            for callback in self.callback_handler.callbacks:
+                save = getattr(callback, "save_checkpoint_state", None)
+                if callable(save):
+                    save(folder)
+            (folder / COMPLETE_FILE).write_text(
+                f"{self.state.global_step}\n"
+            )  # last: the checkpoint is whole
+        except Exception as err:  # torch / safetensors wrap a full disk in their own errors
+            fault = write_fault(
+                err, folder, "re-run the same command: it resumes from the last complete checkpoint"
+            )
+            if fault is None:
+                raise
+            raise fault from err
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if self._temperature is not None and self._temperature.trainable and "loss" in logs:

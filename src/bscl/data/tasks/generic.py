@@ -227,32 +227,38 @@ def load_generic(
     lt = kind_label
     # one file given for several splits (bscl eval reads one file as every split) is read, checked and
     # reported (its ignored columns) once
-    rows_of: dict[Any, tuple[list[str], list[str], list[float]]] = {_source_key(train): (a, b, y)}
+    rows_of: dict[Any, tuple[list[str], list[str], list[float], str]] = {_source_key(train): (a, b, y, _src)}
 
     def evaluation(
         src: PathLike | Dataset | None, what: str
-    ) -> tuple[list[str], list[str], list[float]] | None:
+    ) -> tuple[list[str], list[str], list[float], str] | None:
         if src is None:
             return None
         if _source_key(src) not in rows_of:
-            ea, eb, ey, _lt, _ = read_generic(src, what, label_type=lt, **opts)
-            rows_of[_source_key(src)] = (ea, eb, ey)
+            ea, eb, ey, _lt, source = read_generic(src, what, label_type=lt, **opts)
+            rows_of[_source_key(src)] = (ea, eb, ey, source)
         return rows_of[_source_key(src)]
 
     dev_rows = evaluation(dev, "dev")
     if dev_rows is None:
         tr_idx, dev_idx = group_split(a, DEV_FRACTION, seed)
         check_dev_split(a, tr_idx, dev_idx, source=_src)
-        dev_rows = ([a[i] for i in dev_idx], [b[i] for i in dev_idx], [y[i] for i in dev_idx])
+        dev_rows = (
+            [a[i] for i in dev_idx],
+            [b[i] for i in dev_idx],
+            [y[i] for i in dev_idx],
+            f"9:1 split of {_src}",
+        )
         a, b, y = [a[i] for i in tr_idx], [b[i] for i in tr_idx], [y[i] for i in tr_idx]
     test_rows = evaluation(test, "test")
 
     def build(
-        rows: tuple[list[str], list[str], list[float]] | None, tag: str
+        rows: tuple[list[str], list[str], list[float], str] | None, tag: str
     ) -> PairSplit | RankingSplit | None:
         if rows is None:
             return None
-        ra, rb, ry = rows
+        ra, rb, ry, source = rows
+        tag = f"{tag} ({source})"  # errors about a split name its file
         if lt == "positive":
             return positives_ranking(ra, rb, source=tag)
         return PairSplit(ra, rb, np.array(ry), graded=lt == "score", source=tag)
