@@ -68,7 +68,8 @@ def summary(bench: Path = BENCH) -> str:
     task when its best bscl recipe and its best sentence-transformers recipe there both have two
     seeds or more; otherwise the task's row comes from the default folder (``benchmarks/results``,
     one epoch), and the setting column says so. Some sentence-transformers losses start slowly, so a
-    one-epoch verdict is labelled as one.
+    one-epoch verdict is labelled as one in its cell ("at 1 epoch only") and counted apart in the
+    sentence below the table.
     """
     default = {
         t: recs for t, recs in records.by_task(records.load_records(bench / records.RESULTS_DIR.name)).items()
@@ -77,6 +78,7 @@ def summary(bench: Path = BENCH) -> str:
     paper = records.by_task(records.load_records(paper_dir)) if paper_dir.is_dir() else {}
     rows = []
     said: dict[str, list[str]] = {"ahead": [], "level": [], "behind": [], "no verdict": []}
+    provisional: dict[str, list[str]] = {"ahead": [], "level": [], "behind": [], "no verdict": []}
     for task in _tasks_in_order(set(default) | set(paper)):
         chosen = None
         for recs in (paper.get(task), default.get(task)):
@@ -91,7 +93,8 @@ def summary(bench: Path = BENCH) -> str:
             continue
         recs, head = chosen
         where = head.standing
-        said[where or "no verdict"].append(task)
+        confirmed = recs is paper.get(task)
+        (said if confirmed else provisional)[where or "no verdict"].append(task)
         bscl, bscl_test = _cell(head.bscl)
         peer, peer_test = _cell(head.peer)
         rows.append(
@@ -104,7 +107,8 @@ def summary(bench: Path = BENCH) -> str:
                 "peer test": peer_test,
                 "zero-shot": f"{head.zero.test_mean:.4f}" if head.zero is not None else "–",
                 "verdict": f"{where or 'no verdict'}"
-                + (f" ({head.diff:+.4f})" if head.diff is not None else ""),
+                + (f" ({head.diff:+.4f})" if head.diff is not None else "")
+                + ("" if confirmed else " at 1 epoch only"),
             }
         )
     headers = [
@@ -122,11 +126,18 @@ def summary(bench: Path = BENCH) -> str:
     def tasks(names: list[str]) -> str:
         return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names) or "none"
 
+    def counted(verdicts: dict[str, list[str]]) -> str:
+        return (
+            f"ahead of the best sentence-transformers recipe on {tasks(verdicts['ahead'])}; "
+            f"level on {tasks(verdicts['level'])}; behind on {tasks(verdicts['behind'])}"
+            + (f"; without a verdict on {tasks(verdicts['no verdict'])}" if verdicts["no verdict"] else "")
+        )
+
     sentence = (
-        f"bscl's best recipe is ahead of the best sentence-transformers recipe on {tasks(said['ahead'])}; "
-        f"level on {tasks(said['level'])}; behind on {tasks(said['behind'])}"
-        + (f"; without a verdict on {tasks(said['no verdict'])}" if said["no verdict"] else "")
-        + " (ahead or behind only where the means differ by more than both standard deviations over seeds)."
+        f"At the paper's 5 epochs, bscl's best recipe is {counted(said)}. "
+        f"At 1 epoch only (these tasks lack 5-epoch cells with two seeds on both sides, and some sentence-transformers "
+        f"losses start slowly, so these are not final), it is {counted(provisional)}. Ahead or behind only "
+        "where the means differ by more than both standard deviations over seeds."
     )
     return f"{text}\n\n{sentence}"
 
