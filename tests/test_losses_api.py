@@ -29,7 +29,7 @@ def model():
 
 
 def features(model, texts: list[str]) -> dict:
-    return model.tokenize(texts)
+    return model.preprocess(texts)
 
 
 def test_every_loss_class_name_in_bscl_losses_is_the_model_first_class(model):

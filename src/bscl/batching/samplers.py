@@ -507,9 +507,12 @@ class BatchSamplerFactory:
         drop_last: bool = False,
         valid_label_columns: list[str] | None = None,
         generator: torch.Generator | None = None,
-        seed: int | None = 0,
+        seed: int | None = None,
     ) -> ContrastiveBatchSampler:
         opts = dict(self.options)
+        if seed is None and generator is not None:
+            # sentence-transformers 5.x passes no seed, only the generator it seeded with args.seed
+            seed = generator.initial_seed()
         seed = opts.pop("seed", seed)
         cold_start = opts.pop("cold_start", "encode")
         strategy_opts = {k: opts.pop(k) for k in list(opts) if k in STRATEGY_OPTIONS}

@@ -10,6 +10,7 @@ from their keyword options, like sentence-transformers' own ``MultipleNegativesR
 
 Example (``tiny`` is a small random BERT for trying things out; ``minilm`` is all-MiniLM-L6-v2):
 
+>>> import tempfile
 >>> from datasets import Dataset
 >>> from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 >>> from bscl.losses import BSCLoss, STLoss
@@ -24,8 +25,9 @@ Example (``tiny`` is a small random BERT for trying things out; ``minilm`` is al
 ...     "sentence2": ["a cat is sitting", "a dog barks", "rain falls", "a blue boat"],
 ...     "label": [1.0, 0.8, 0.9, 0.1],  # graded in [0, 1] or binary: divide 0-5 scores by 5
 ... })
->>> args = SentenceTransformerTrainingArguments(output_dir="bscl-example", report_to=[])
->>> trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_dataset, loss=loss)
+>>> with tempfile.TemporaryDirectory() as output_dir:  # the trainer's checkpoints
+...     args = SentenceTransformerTrainingArguments(output_dir=output_dir, report_to=[])
+...     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_dataset, loss=loss)
 >>> loss.get_config_dict()["threshold"]  # every setting of the loss, written into the model card
 0.6
 
@@ -66,7 +68,8 @@ the embeddings. For a batch of ``m`` pairs, an encoder ``f_theta`` and a loss ``
 The parameter gradients equal the ones of the plain loss on the same batch (same dropout masks),
 while only one mini-batch of activations is alive at a time; the price is a second forward pass.
 Steps 1 and 3 reuse sentence-transformers' ``CachedLossMixin`` (mini-batch slicing with padding
-trimmed, ``RandContext`` for dropout replay, DDP ``no_sync`` until the last mini-batch, the surrogate
+trimmed, ``RandContext`` for dropout replay, DDP ``no_sync`` until the last mini-batch
+from sentence-transformers 6.0 on (5.x all-reduces after each mini-batch), the surrogate
 loss tensor whose backward hook runs step 3). What this class adds: text ids for duplicates computed
 on the *full* batch, extra negative columns, gradients for the loss's own parameters (a trainable
 temperature: step 2 computes ``dL/dtau`` and the returned tensor carries it as
