@@ -15,8 +15,9 @@ RUN_ARGS ?= stsb --recipes zero-shot,bscl-paper,st-mnrl --seeds 1 --train-subset
 
 # make test-compat: a fresh venv with the oldest supported stack (pyproject's lower bounds, pinned in
 # constraints-oldest.txt, on the oldest supported Python) and the core tests in it: the losses and their
-# reference implementations, gradient caching, the batch samplers, padding-free equality, the losses in a
-# plain SentenceTransformerTrainer, the docstring examples and a tiny `bscl train`. PyPI's torch wheels bring their CUDA libraries: a few GB to download.
+# reference implementations, gradient caching, the batch samplers, padding-free equality (padding-free
+# BERT needs transformers 5: those tests skip on 4.x), the losses in a plain SentenceTransformerTrainer,
+# the docstring examples and a tiny `bscl train`. PyPI's torch wheels bring their CUDA libraries (GBs).
 COMPAT_VENV   ?= /tmp/bscl-compat
 COMPAT_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10.*/bin/python3.10) python3.10)
 COMPAT_TESTS  ?= tests/test_losses.py tests/test_loss_reference.py tests/test_loss_numerics.py \
