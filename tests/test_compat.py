@@ -31,14 +31,14 @@ def test_padding_free_stays_off_where_the_attention_cannot_be_plugged_in(monkeyp
         torch.testing.assert_close(model.encode(texts, convert_to_tensor=True), want)
 
 
-def test_sampler_takes_the_seed_from_the_generator_when_the_trainer_passes_none():
-    """sentence-transformers 5.x calls the batch sampler with the generator it seeded with
-    ``args.seed`` and no ``seed``; 6.x passes ``seed=args.seed``."""
+def test_sampler_takes_the_seed_from_the_generator_when_the_trainer_passes_seed_0():
+    """sentence-transformers 5.x calls the batch sampler with ``seed=0`` and the generator it seeded
+    with ``args.seed``; 6.x passes ``seed=args.seed``."""
     from datasets import Dataset
 
     data = Dataset.from_dict({"anchor": [f"q{i}" for i in range(8)], "positive": [f"a{i}" for i in range(8)]})
     factory = make_batch_sampler("random")
     generator = torch.Generator().manual_seed(3)
-    assert factory(data, batch_size=4, generator=generator).seed == 3  # 5.x
+    assert factory(data, batch_size=4, generator=generator, seed=0).seed == 3  # 5.x
     assert factory(data, batch_size=4, generator=generator, seed=5).seed == 5  # 6.x
     assert make_batch_sampler("random", seed=7)(data, batch_size=4, generator=generator).seed == 7  # explicit

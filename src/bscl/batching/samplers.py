@@ -510,8 +510,9 @@ class BatchSamplerFactory:
         seed: int | None = None,
     ) -> ContrastiveBatchSampler:
         opts = dict(self.options)
-        if seed is None and generator is not None:
-            # sentence-transformers 5.x passes no seed, only the generator it seeded with args.seed
+        if not seed and generator is not None:
+            # sentence-transformers 5.x passes seed=0 whatever args.seed is, with the generator it seeded
+            # with args.seed (6.x passes both): the generator's seed is the trainer's
             seed = generator.initial_seed()
         seed = opts.pop("seed", seed)
         cold_start = opts.pop("cold_start", "encode")
