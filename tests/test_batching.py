@@ -410,9 +410,17 @@ def test_other_strategy_names_are_refused_naming_the_strategy(name: str, meant: 
 
 
 def test_check_options() -> None:
-    options = dict(group_by="first", reuse_embeddings=True, cold_start="words", pack_window=4)
-    for name in NAMES:  # every strategy with its valid options
-        check_options(strategy=name, group_size=8, pack_by_length=STRATEGIES[name].packable, **options)
+    options = dict(group_by="first", cold_start="words", pack_window=4)
+    for name in NAMES:  # every strategy with its valid options (reuse: the model-based ones)
+        reuse = STRATEGIES[name].needs_encoder
+        check_options(
+            strategy=name,
+            group_size=8,
+            pack_by_length=STRATEGIES[name].packable,
+            reuse_embeddings=reuse,
+            **options,
+        )
+    options["reuse_embeddings"] = False
     with pytest.raises(ValueError, match=r"--batching.group_size must be >= 1 \(got 0\)"):
         check_options(strategy="example", group_size=0, pack_by_length=False, **options)
     with pytest.raises(ValueError, match="use another --batching.strategy"):
@@ -513,6 +521,15 @@ def test_model_strategy_without_encoder_raises() -> None:
     s = make_batch_sampler("example")(make_dataset(20), batch_size=4, drop_last=False, seed=0)
     with pytest.raises(RuntimeError, match="encoder"):
         list(s)
+
+
+def test_factory_given_a_model_encodes_with_it() -> None:
+    from bscl.models import load_model
+
+    f = make_batch_sampler("example", group_size=4, model=load_model("tiny"))
+    s = f(make_dataset(20), batch_size=4, drop_last=False, seed=0)
+    assert sorted(i for b in s for i in b) == list(range(20))
+    assert s.stats["n_encoded"] > 0
 
 
 def test_factory_plugs_into_trainer_signature() -> None:

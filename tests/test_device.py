@@ -70,6 +70,7 @@ def test_train_device_reaches_the_before_evaluation(tmp_path, devices):
         f"--train.output_dir={tmp_path / 'run'}",
         "--train.epochs=1",
         "--train.batch_size=4",
+        "--batching.group_size=4",
         "--train.device=cuda:3",
     ]
     assert main(argv) == 0

@@ -200,21 +200,86 @@ def test_records_carry_the_split_of_their_task_and_another_split_is_refused(tmp_
     assert "| bscl-paper | bscl | 2 | 0.8000 ± 0.0000 (n=2) |" in table
 
 
-def test_committed_tables_regenerate_byte_identical_from_the_committed_records(tmp_path, monkeypatch):
+def test_bscl_results_regenerates_the_committed_pages_and_figures_byte_identical(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from bscl.experiments import reproduce
+    from bscl.experiments import pages
 
-    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the tables name the folders as given
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)  # the pages name the records folders as given
     bench = Path("benchmarks")
-    out = tmp_path / "RESULTS.md"
-    out.write_bytes((bench / "RESULTS.md").read_bytes())
-    for folder in sorted(bench.glob("results*")):  # results, results-epochs2, results-mpnet, ...
-        R.regenerate(folder, out)
-    for task in sorted(p.name for p in (bench / "results" / "grid").iterdir()):
-        reproduce.regenerate(task, bench / "results" / "grid", out)
-    assert out.read_bytes() == (bench / "RESULTS.md").read_bytes()
-    ablations = tmp_path / "ABLATIONS.md"
-    ablations.write_bytes((bench / "ABLATIONS.md").read_bytes())
-    R.regenerate(bench / "results" / "ablations", ablations)
-    assert ablations.read_bytes() == (bench / "ABLATIONS.md").read_bytes()
+    copies = {name: tmp_path / name for name in ("RESULTS.md", "ABLATIONS.md", "README.md")}
+    for name, copy in copies.items():
+        copy.write_bytes((root / name if name == "README.md" else bench / name).read_bytes())
+    pages.regenerate_all(
+        bench,
+        results_file=copies["RESULTS.md"],
+        ablations_file=copies["ABLATIONS.md"],
+        readme=copies["README.md"],
+    )
+    for name, copy in copies.items():
+        assert copy.read_bytes() == (root / name if name == "README.md" else bench / name).read_bytes(), name
+    figures = sorted(p.name for p in (tmp_path / "figures").glob("*.svg"))
+    assert figures and figures == sorted(p.name for p in (bench / "figures").glob("*.svg"))
+    for name in figures:
+        assert (tmp_path / "figures" / name).read_bytes() == (bench / "figures" / name).read_bytes(), name
+
+
+def write_records(folder, task, recipe, tests, side="bscl", epochs=1.0):
+    for seed, test in enumerate(tests):
+        path = folder / task / recipe / f"seed-{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = rec(recipe, seed, test, side=side, task=task)
+        record["config"] = {"train": {"model": "minilm", "epochs": epochs}, "data": {}}
+        path.write_text(json.dumps(record))
+
+
+def test_verdict_line_sets_each_sides_best_recipe_against_the_other():
+    rows = R.summarize(
+        [rec("bscl-a", s, t) for s, t in enumerate((0.85, 0.86))]
+        + [rec("bscl-b", 0, 0.99)]  # one seed: not the best bscl recipe while one has two
+        + [rec("st-x", s, t, side=ST) for s, t in enumerate((0.80, 0.81))]
+        + [rec("zero-shot", 0, 0.70, side=R.ZERO_SHOT)],
+        "spearman",
+    )
+    line = R.verdict_line(rows)
+    assert line.startswith("Verdict: `bscl-a` (the best bscl recipe) is ahead of `st-x` by +0.0500")
+    assert line.endswith("against zero-shot it is above.")
+    assert R.verdict_line(R.summarize([rec("bscl-a", 0, 0.8)], "spearman")).startswith("Verdict: none")
+
+
+def test_summary_prefers_the_paper_epochs_where_both_best_recipes_have_two_seeds(tmp_path):
+    from bscl.experiments import pages
+
+    one, five = tmp_path / "results", tmp_path / pages.PAPER_EPOCHS
+    for task in ("stsb", "wiki-unsup"):
+        write_records(one, task, "bscl-paper", (0.90, 0.91))
+        write_records(one, task, "st-cosine", (0.80, 0.81), side=ST)
+    write_records(five, "stsb", "bscl-paper", (0.85, 0.86), epochs=5.0)
+    write_records(five, "stsb", "st-cosine", (0.86, 0.87), epochs=5.0, side=ST)
+    write_records(five, "wiki-unsup", "bscl-paper", (0.85,), epochs=5.0)  # one seed: not enough
+    write_records(five, "wiki-unsup", "st-cosine", (0.86, 0.87), epochs=5.0, side=ST)
+    text = pages.summary(tmp_path)
+    stsb, wiki = (
+        next(line for line in text.splitlines() if line.startswith(f"| {t} ")) for t in ("stsb", "wiki-unsup")
+    )
+    assert "minilm, 5 epochs, full training set" in stsb and "behind (-0.0100)" in stsb
+    assert "minilm, 1 epoch, full training set" in wiki and "ahead (+0.1000)" in wiki
+    assert (
+        "ahead of the best sentence-transformers recipe on wiki-unsup; level on none; behind on stsb ("
+        in text
+    )
+
+
+def test_sections_carry_the_commands_that_make_their_records(tmp_path):
+    records = [rec("bscl-paper", s, 0.8) for s in range(3)] + [rec("zero-shot", 0, 0.7, side=R.ZERO_SHOT)]
+    records += [rec("st-cosine", 0, 0.7, side=ST)]
+    for r in records:
+        r["config"] = {"train": {"model": "minilm", "epochs": 5.0}, "data": {}}
+    assert R.compare_commands("stsb", records, tmp_path / "results-epochs5") == [
+        f"bscl compare stsb --recipes zero-shot,bscl-paper --seeds 3 --epochs 5 --model minilm "
+        f"--output-dir runs/results-epochs5 --results-dir {(tmp_path / 'results-epochs5').as_posix()}",
+        f"bscl compare stsb --recipes st-cosine --seeds 1 --epochs 5 --model minilm "
+        f"--output-dir runs/results-epochs5 --results-dir {(tmp_path / 'results-epochs5').as_posix()}",
+    ]
+    assert R.compare_commands("stsb", [rec("padfree-1500x2", 0, 0.8)]) == []  # not a compare recipe

@@ -174,7 +174,7 @@ def test_concurrent_train_into_one_folder_is_refused(tmp_path, capsys):
     out.mkdir()
     with RF.locked(out):  # another `bscl train` holds the folder
         code = main(["train", "--data.data_root", str(FIXTURES), "--train.model", "tiny",
-                     "--train.output_dir", str(out), "--train.batch_size", "4"])  # fmt: skip
+                     "--train.output_dir", str(out), "--train.batch_size", "4", "--batching.group_size", "4"])  # fmt: skip
     assert code == 2
     assert f"{out} is in use by another `bscl train` (pid {os.getpid()})" in capsys.readouterr().err
     assert not (out / "config.yaml").exists()
@@ -305,11 +305,12 @@ def test_model_is_replaced_without_a_window_without_model(tmp_path, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         RF.replace_model(tmp_path, new)
     monkeypatch.setattr(RF.os, "replace", real)
-    assert calls == [("model", ".model.trash"), (".model.tmp", "model")]
+    assert calls == [("model", ".model.trash"), ("new", "model")]
     RF.recover_model(tmp_path)  # what the next run does first
-    assert (old / "w.txt").read_text() == "old"
-    RF.replace_model(tmp_path, new)
-    assert (old / "w.txt").read_text() == "new" and not (tmp_path / ".model.trash").exists()
+    assert (old / "w.txt").read_text() == "old" and (new / "w.txt").read_text() == "new"
+    RF.replace_model(tmp_path, new)  # moved, not copied: the run folder holds the model once
+    assert (old / "w.txt").read_text() == "new" and not new.exists()
+    assert not (tmp_path / ".model.trash").exists()
 
 
 def test_only_complete_checkpoints_are_resumed(tmp_path):

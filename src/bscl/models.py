@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import logging
 import os
 import shutil
@@ -41,6 +42,24 @@ HUB_IDS = {
 
 class ModelNotFoundError(FileNotFoundError):
     """A model name that cannot be resolved here; the message says what to install."""
+
+
+class ModelFolderError(ModelNotFoundError):
+    """A local folder that is no complete model (half-written, foreign, corrupt); the message names it."""
+
+
+#: the files that hold a transformers model's weights (one of them must be there)
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+#: what a half-written or foreign model folder's message advises
+_FOLDER_ADVICE = (
+    "it may be half-written (a run killed or a disk filled while saving) or not a model folder; pass "
+    "a complete one (a `bscl train` run's model/, or its run folder once the run has finished)"
+)
 
 
 def minilm_path() -> Path:
@@ -166,6 +185,80 @@ def resolve_model_path(name: str, seed: int = 0) -> str:
     return name
 
 
+def _transformer_folder(local: Path) -> Path:
+    """The folder of a model folder's transformer (config and weights): a SentenceTransformer folder's
+    ``modules.json`` names it, a plain transformers folder is its own."""
+    modules_file = local / "modules.json"
+    if not modules_file.is_file():
+        return local
+    try:
+        modules = json.loads(modules_file.read_text(encoding="utf-8"))
+        paths = [m.get("path", "") for m in modules if str(m.get("type", "")).endswith("Transformer")]
+    except (ValueError, AttributeError, TypeError) as err:
+        raise ModelFolderError(
+            f"{modules_file}: not a valid modules.json ({err}); {_FOLDER_ADVICE}"
+        ) from None
+    return local / paths[0] if paths else local
+
+
+def check_model_folder(local: Path) -> None:
+    """A :class:`ModelFolderError` naming ``local`` and the missing file when it is no complete model
+    folder (before transformers fails on it with a traceback)."""
+    if (local / "metrics.json").is_file() and not (local / "modules.json").is_file():
+        raise ModelFolderError(
+            f"{local} is a `bscl train` run folder without a chosen model yet (no {local / 'model'}): the "
+            "run has not finished; re-run its command to finish it, or pass another model"
+        )
+    if not ((local / "modules.json").is_file() or (local / "config.json").is_file()):
+        raise ModelFolderError(f"{local} is neither a SentenceTransformer nor a transformers model folder")
+    folder = _transformer_folder(local)
+    if not (folder / "config.json").is_file():
+        raise ModelFolderError(f"{local}: no {folder / 'config.json'}; {_FOLDER_ADVICE}")
+    if not any((folder / f).is_file() for f in WEIGHT_FILES):
+        raise ModelFolderError(
+            f"{local}: no weights file in {folder} (none of {', '.join(WEIGHT_FILES)}); {_FOLDER_ADVICE}"
+        )
+
+
+def position_limit(name: str, seed: int = 0) -> int | None:
+    """The most tokens a model's position embeddings take (read from its config, no weights loaded);
+    None when unknown (a hub id here, a config without the field)."""
+    local = Path(resolve_model_path(name, seed=seed))
+    config = _transformer_folder(local) / "config.json" if local.is_dir() else None
+    if config is None or not config.is_file():
+        return None
+    try:
+        values = json.loads(config.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    limit = values.get("max_position_embeddings")
+    if not isinstance(limit, int):
+        return None
+    # RoBERTa-style position ids start after the padding index: two positions are never used
+    offset = 2 if values.get("model_type") in ("roberta", "xlm-roberta", "camembert", "mpnet") else 0
+    return limit - offset
+
+
+def check_model(
+    name: str, *, seed: int = 0, max_seq_length: int | None = None, option: str = "max_seq_length"
+) -> None:
+    """Everything about model ``name`` that can be checked without loading it: the name resolves, a
+    local folder is complete (:func:`check_model_folder`), and ``max_seq_length`` (``option``, for the
+    message) fits the model's position embeddings. Raises :class:`ModelNotFoundError` or ValueError."""
+    path = resolve_model_path(name, seed=seed)
+    local = Path(path)
+    if local.exists():
+        check_model_folder(local)
+    elif name in ALIASES or os.sep in name or name.startswith("."):
+        raise ModelNotFoundError(f"model path {name!r} does not exist")
+    limit = position_limit(name, seed=seed)
+    if max_seq_length is not None and limit is not None and max_seq_length > limit:
+        raise ValueError(
+            f"{option} {max_seq_length} is larger than model {name}'s position limit ({limit} tokens); use at "
+            f"most {limit}"
+        )
+
+
 def load_model(
     name: str = "minilm",
     *,
@@ -182,22 +275,28 @@ def load_model(
     ``padding_free`` runs the encoder on the real tokens only (:mod:`bscl.padding_free`; same
     parameters, same outputs; BERT family only, other architectures keep the padded path with a warning).
     """
+    from safetensors import SafetensorError
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 
     path = resolve_model_path(name, seed=seed)
     local = Path(path)
     if local.exists():
-        if (local / "modules.json").is_file():
-            model = SentenceTransformer(str(local), device=device, local_files_only=True)
-        elif (local / "config.json").is_file():
-            transformer = Transformer(str(local))
-            pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
-            model = SentenceTransformer(modules=[transformer, pooling], device=device)
-        else:
-            raise ModelNotFoundError(
-                f"{local} is neither a SentenceTransformer nor a transformers model folder"
-            )
+        check_model_folder(local)
+        try:
+            if (local / "modules.json").is_file():
+                model = SentenceTransformer(str(local), device=device, local_files_only=True)
+            else:
+                transformer = Transformer(str(local))
+                pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
+                model = SentenceTransformer(modules=[transformer, pooling], device=device)
+        except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as err:
+            if isinstance(err, OSError) and err.errno is not None and not isinstance(err, FileNotFoundError):
+                raise  # the machine's fault (permissions, disk), not the folder's
+            what = " ".join(str(err).split())[:300]  # transformers' messages span lines
+            raise ModelFolderError(
+                f"{local}: cannot load the model ({type(err).__name__}: {what}); {_FOLDER_ADVICE}"
+            ) from err
     elif name in ALIASES or os.sep in name or name.startswith("."):
         raise ModelNotFoundError(f"model path {name!r} does not exist")
     else:

@@ -76,3 +76,48 @@ def ensure_writable(path: str | os.PathLike[str], option: str = "--train.output_
         raise NotWritableError(
             f"{option} {path}: cannot write in {probe_dir} ({err.strerror}); choose a writable folder"
         ) from None
+
+
+class EnvironmentFault(OSError):
+    """The machine refused the work (disk full, permission denied, read-only file system): the message
+    names the path and what to do. ``bscl`` prints it as one line and exits 1 (bad input exits 2)."""
+
+    def __init__(self, message: str, errno: int | None = None):
+        super().__init__(message)
+        self.errno = errno  # type: ignore[misc]
+
+
+#: the texts by which a write failure caused by a full disk shows in errors that carry no errno: torch's
+#: zip writer (``PytorchStreamWriter failed writing file ...: file write failed``, ``[enforce fail at
+#: inline_container.cc] . unexpected pos``) and safetensors' Rust writer (``os error 28``, ``StorageFull``)
+_DISK_FULL_TEXTS = ("no space left", "file write failed", "unexpected pos", "os error 28", "storagefull")
+
+
+def disk_full(err: BaseException) -> bool:
+    """Whether ``err`` (an ``OSError``, or a library's error wrapping one) says that the disk is full."""
+    import errno as E
+
+    if isinstance(err, OSError) and err.errno in (E.ENOSPC, E.EDQUOT):
+        return True
+    text = str(err).lower()
+    return any(t in text for t in _DISK_FULL_TEXTS)
+
+
+def write_fault(err: BaseException, path: str | os.PathLike[str], advice: str) -> EnvironmentFault | None:
+    """An :class:`EnvironmentFault` for a write into ``path`` that failed with ``err`` (disk full,
+    permission denied, read-only), naming the path and ``advice`` (what to do next); None for any other
+    error (a bug or bad input keeps its own message)."""
+    import errno as E
+
+    if isinstance(err, EnvironmentFault):
+        return err
+    if disk_full(err):
+        return EnvironmentFault(
+            f"no space left on the device of {path}: free some space, then {advice}", E.ENOSPC
+        )
+    if isinstance(err, OSError) and err.errno in (E.EACCES, E.EPERM, E.EROFS):
+        where = err.filename or path
+        return EnvironmentFault(
+            f"cannot write {where} ({err.strerror}): fix its permissions, then {advice}", err.errno
+        )
+    return None

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-import faiss
 import numpy as np
 
 from bscl.batching.knn import KnnIndex, KnnMethod, as_float32, gpu_count
@@ -285,6 +284,8 @@ def cluster_shingles(
 
     Returns (n,) int64 cluster ids. ``n_clusters`` is capped at n.
     """
+    import faiss  # on use: importing bscl.batching needs no faiss
+
     x = as_float32(embeddings)
     n, d = x.shape
     c = max(1, min(int(n_clusters), n))

@@ -20,7 +20,6 @@ import math
 import os
 from typing import Any, Literal
 
-import faiss
 import numpy as np
 
 KnnMethod = Literal["auto", "exact", "ivf", "hnsw"]
@@ -38,6 +37,8 @@ def available_cores() -> int:
 
 def set_faiss_threads(threads: int | None = None) -> int:
     """Set Faiss' OpenMP thread count (default: the cores available to this process); returns it."""
+    import faiss  # on use: importing bscl.batching needs no faiss
+
     n = available_cores() if threads is None else max(1, int(threads))
     faiss.omp_set_num_threads(n)
     return n
@@ -45,12 +46,16 @@ def set_faiss_threads(threads: int | None = None) -> int:
 
 def gpu_count() -> int:
     """GPUs faiss can use: 0 with faiss-cpu; with faiss-gpu the kNN indexes and the k-means run there."""
+    import faiss  # on use: importing bscl.batching needs no faiss
+
     get = getattr(faiss, "get_num_gpus", None)
     return int(get()) if get is not None else 0
 
 
 def _on_gpus(index: Any) -> Any:
     """``index`` moved to every GPU faiss sees (sharded search), or unchanged without faiss-gpu."""
+    import faiss  # on use: importing bscl.batching needs no faiss
+
     if gpu_count() == 0:
         return index
     return faiss.index_cpu_to_all_gpus(index)
@@ -102,6 +107,8 @@ class KnnIndex:
         seed: int = 0,
         threads: int | None = None,
     ) -> None:
+        import faiss  # on use: importing bscl.batching needs no faiss
+
         if threads is not None:
             set_faiss_threads(threads)
         x = as_float32(embeddings)

@@ -39,8 +39,7 @@ Plugging into SentenceTransformerTrainer (the trainer calls
 ``batch_sampler(dataset, batch_size=, drop_last=, valid_label_columns=, generator=, seed=)`` and
 ``set_epoch(epoch)`` at the start of each epoch)::
 
-    factory = make_batch_sampler("example", group_size=8, reuse_embeddings=True)
-    factory.set_model(model)                       # encoder for the model-based strategies
+    factory = make_batch_sampler("example", group_size=8, reuse_embeddings=True, model=model)
     loss = MyLoss(model, embedding_callback=factory.embedding_cache)   # records training embeddings
     args = SentenceTransformerTrainingArguments(..., batch_sampler=factory)
 """
@@ -58,6 +57,7 @@ import torch
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
 from bscl.batching.cache import EmbeddingCache
+from bscl.batching.encoding import encode_by_length
 from bscl.batching.grouping import factorize, pack_by_length
 from bscl.batching.knn import as_float32, l2_normalize
 from bscl.batching.strategies import (
@@ -77,29 +77,32 @@ Encoder = Callable[[list[str]], np.ndarray]
 _SALT = {name: i for i, name in enumerate(STRATEGIES)}
 
 
-def model_encoder(model: Any, batch_size: int = 64, **encode_kwargs: Any) -> Encoder:
+def model_encoder(
+    model: Any,
+    batch_size: int = 64,
+    *,
+    max_tokens: int | None = None,
+    show_progress_bar: bool | None = None,
+) -> Encoder:
     """An encoder (texts -> float32 (n, d) L2-normalised) from a SentenceTransformer-like ``model``.
 
-    Restores the model's training mode afterwards (``SentenceTransformer.encode`` leaves it in
-    eval mode).
+    One forward-only pass (``model.encode``: no autograd) in batches of similar token length cut by a
+    token budget (:func:`~bscl.batching.encoding.encode_by_length`; padding-free when the model is),
+    with a progress bar on a terminal (``show_progress_bar``: force it on or off). Restores the
+    model's training mode afterwards.
     """
 
     def encode(texts: list[str]) -> np.ndarray:
-        was_training = bool(getattr(model, "training", False))
-        try:
-            with torch.no_grad():
-                emb = model.encode(
-                    list(texts),
-                    batch_size=batch_size,
-                    convert_to_numpy=True,
-                    normalize_embeddings=True,
-                    show_progress_bar=False,
-                    **encode_kwargs,
-                )
-        finally:
-            if was_training:
-                model.train()
-        return as_float32(emb)
+        return as_float32(
+            encode_by_length(
+                model,
+                texts,
+                batch_size=batch_size,
+                max_tokens=max_tokens,
+                show_progress_bar=show_progress_bar,
+                desc="sampler encode pass",
+            )
+        )
 
     return encode
 
@@ -365,8 +368,9 @@ class ContrastiveBatchSampler(DefaultBatchSampler):
             return cached
         if self.encoder is None:
             raise RuntimeError(
-                f"strategy {self.strategy.name!r} needs an encoder with the current model: set "
-                "sampler.encoder (or factory.set_model(model)) before training"
+                f"strategy {self.strategy.name!r} needs an encoder with the current model: train with "
+                "bscl.training.BSCLTrainer (which sets it), or pass the model to the factory "
+                "(make_batch_sampler(..., model=model)) before training with another trainer"
             )
         t0 = time.perf_counter()
         fresh = l2_normalize(self.encoder([texts[i] for i in missing]))  # (m, d)
@@ -450,13 +454,16 @@ class BatchSamplerFactory:
             ``columns``, ``reuse_embeddings``, ``rank``, ``world_size``, ``shard``, ``pack_by_length``,
             ``pack_window``), ``cold_start`` (one of :data:`COLD_STARTS`: ``"encode"``, or the strategy
             that orders epoch 1 in reuse mode, with the same options), ``seed``, ``encoder`` and
-            ``embedding_cache``.
+            ``embedding_cache``; ``model``: a SentenceTransformer to encode with (the same as calling
+            :meth:`set_model` with it; ``BSCLTrainer`` passes the model it trains when neither this
+            nor an ``encoder`` was given).
     """
 
     def __init__(self, strategy: str, **options: Any) -> None:
         cls = strategy_class(strategy)
         self.strategy = cls.name
         self._encoder: Encoder | None = options.pop("encoder", None)
+        model = options.pop("model", None)
         cache = options.pop("embedding_cache", None)
         if cache is None and options.get("reuse_embeddings"):
             cache = EmbeddingCache()
@@ -474,6 +481,8 @@ class BatchSamplerFactory:
         )
         self.options = options
         self.samplers: list[ContrastiveBatchSampler] = []
+        if model is not None:
+            self.set_model(model)
 
     @property
     def encoder(self) -> Encoder | None:
@@ -486,9 +495,19 @@ class BatchSamplerFactory:
         for s in self.samplers:
             s.encoder = fn
 
-    def set_model(self, model: Any, batch_size: int = 64, **encode_kwargs: Any) -> None:
-        """Use ``model.encode`` (SentenceTransformer-like) as the encoder."""
-        self.encoder = model_encoder(model, batch_size=batch_size, **encode_kwargs)
+    def set_model(
+        self,
+        model: Any,
+        batch_size: int = 64,
+        *,
+        max_tokens: int | None = None,
+        show_progress_bar: bool | None = None,
+    ) -> None:
+        """Encode with ``model`` (SentenceTransformer-like; see :func:`model_encoder`). ``BSCLTrainer``
+        calls it with the model it trains when no encoder was set."""
+        self.encoder = model_encoder(
+            model, batch_size=batch_size, max_tokens=max_tokens, show_progress_bar=show_progress_bar
+        )
 
     @property
     def needs_encoder(self) -> bool:

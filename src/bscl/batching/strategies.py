@@ -350,10 +350,12 @@ def check_options(
     cold_start: str,
     pack_by_length: bool,
     pack_window: int,
+    batch_size: int | None = None,
 ) -> None:
     """Check the ``--batching.*`` options of ``bscl train``; a ValueError names the faulty option.
 
-    ``reuse_embeddings`` combines with every other value, so it is accepted as it is.
+    ``batch_size`` (``--train.batch_size``, when known): a strategy's group must fit into one batch,
+    else no group ever lands whole in a batch and the grouping is lost.
     """
     try:
         cls = strategy_class(strategy)
@@ -361,6 +363,18 @@ def check_options(
         raise ValueError(f"--batching.strategy: {err}") from None
     if group_size < 1:
         raise ValueError(f"--batching.group_size must be >= 1 (got {group_size})")
+    if batch_size is not None and "group_size" in cls.options() and group_size > batch_size:
+        raise ValueError(
+            f"--batching.group_size={group_size} is larger than --train.batch_size={batch_size}: a group of "
+            f"the {cls.name!r} strategy must fit into one batch; lower --batching.group_size or raise "
+            "--train.batch_size"
+        )
+    if reuse_embeddings and not cls.needs_encoder:
+        raise ValueError(
+            f"--batching.reuse_embeddings applies to the strategies that group by the model's embeddings "
+            f"({', '.join(sorted(MODEL_STRATEGIES))}); the {cls.name!r} strategy uses none, so it would do "
+            "nothing: drop it or choose one of those"
+        )
     check_sampler_options(
         cls,
         cold_start=cold_start,

@@ -19,10 +19,12 @@ This module does not import the model layer: ``model`` is anything with a senten
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from datasets import Dataset
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 from bscl.data.task import Task, pairs_dataset
 

@@ -17,14 +17,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from datasets import Dataset, Features, Value
+
+if TYPE_CHECKING:  # datasets is imported where a dataset is built: the command line's help needs none
+    from datasets import Dataset
 
 Kind = Literal["regression", "classification", "ranking", "unsupervised"]
 TRAIN_COLUMNS = ("anchor", "positive", "label")
-TRAIN_FEATURES = Features({"anchor": Value("string"), "positive": Value("string"), "label": Value("float32")})
+#: the training columns and their types (``datasets.Value`` names)
+TRAIN_FEATURES: dict[str, str] = {"anchor": "string", "positive": "string", "label": "float32"}
 
 
 @dataclass
@@ -50,6 +53,29 @@ class PairSplit:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def undefined(self) -> str | None:
+        """Why no model can be scored on these pairs (their metric is undefined), or None.
+
+        A correlation (graded labels) needs two pairs and two different labels; an F1 at a threshold
+        (binary labels) needs both classes (no positive: F1 is 0 for every model; no negative: every
+        model gets F1 1 at a threshold below its lowest score).
+        """
+        n = len(self)
+        if n < 2:
+            return f"{n} pair{'s' if n != 1 else ''}: a metric over pairs needs at least 2"
+        values = np.unique(self.labels)
+        if self.graded and len(values) == 1:
+            return (
+                f"all {n} labels are {values[0]:g}: Spearman and Pearson correlations are undefined for "
+                "labels that do not vary (every model would score NaN)"
+            )
+        if not self.graded and len(values) == 1:
+            return (
+                f"all {n} labels are {values[0]:g}: F1 at a threshold needs positive and negative pairs "
+                "(with one class every model scores the same)"
+            )
+        return None
 
     def head(self, n: int) -> PairSplit:
         """The first ``n`` pairs (e.g. a cheaper per-epoch dev metric)."""
@@ -130,6 +156,17 @@ class RankingSplit:
             f"{self.source} (first {n} queries)",
         )
 
+    def undefined(self) -> str | None:
+        """Why no model can be scored on this ranking (no query, or no query with a relevant candidate:
+        MRR and MAP are 0 for every model), or None."""
+        if len(self) == 0:
+            return "no queries"
+        if not any(len(r) for r in self.relevant):
+            return (
+                f"none of the {len(self)} queries has a relevant candidate: MRR and MAP are 0 for every model"
+            )
+        return None
+
     def candidate_indices(self, i: int) -> np.ndarray:
         """Pool indices ranked for query ``i`` (the whole pool when ``candidates`` is None)."""
         if self.candidates is None:
@@ -190,14 +227,25 @@ class Task:
             raise ValueError(f"task {self.name!r} has no {name} split")
         return data
 
+    def check_scorable(self, name: str, fix: str = "") -> None:
+        """ValueError naming the split's source when its metric is undefined (constant labels, one row,
+        no relevant candidate): checked from the data, before any model is loaded or trained. ``fix``:
+        what to change, for the message (e.g. the option that names another file)."""
+        data = self.split(name)
+        reason = data.undefined()
+        if reason is not None:
+            raise ValueError(f"{data.source or f'{self.name} {name}'}: {reason}{'; ' + fix if fix else ''}")
+
 
 def pairs_dataset(anchors: Sequence[str], positives: Sequence[str], labels: Sequence[float]) -> Dataset:
     """Training dataset with exactly the columns ``anchor``, ``positive``, ``label`` (float32), in order."""
     if not (len(anchors) == len(positives) == len(labels)):
         raise ValueError("anchors, positives and labels differ in length")
+    from datasets import Dataset, Features, Value
+
     return Dataset.from_dict(
         {"anchor": list(anchors), "positive": list(positives), "label": [float(x) for x in labels]},
-        features=TRAIN_FEATURES,
+        features=Features({name: Value(dtype) for name, dtype in TRAIN_FEATURES.items()}),
     )
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
+from bscl.batching.encoding import encode_by_length
 from bscl.data import TASK_SPECS, PairSplit, RankingSplit, Task
 from bscl.evaluation import metrics as M
 
@@ -41,25 +42,37 @@ EncodeCache = dict[tuple[str, ...], np.ndarray]
 def encode(
     model: Any, texts: Sequence[str], batch_size: int = 64, cache: EncodeCache | None = None
 ) -> np.ndarray:
-    """L2-normalised float32 embeddings of ``texts``; each distinct text is encoded once."""
+    """L2-normalised float32 embeddings of ``texts``; each distinct text is encoded once, in batches of
+    similar token length (:func:`~bscl.batching.encoding.encode_by_length`)."""
     if cache is not None:
         key = tuple(texts)
         if key not in cache:
             cache[key] = encode(model, texts, batch_size)
         return cache[key]
     uniq = list(dict.fromkeys(texts))
-    emb = model.encode(
-        uniq,
-        batch_size=batch_size,
-        convert_to_numpy=True,
-        normalize_embeddings=True,
-        show_progress_bar=len(uniq) > 2000,  # a bar for pools (PFCC: 10k claims), not for small splits
+    # a bar for pools (PFCC: 10k claims) on a terminal, not for small splits
+    emb = encode_by_length(
+        model, uniq, batch_size=batch_size, show_progress_bar=None if len(uniq) > 2000 else False
     )
-    emb = np.asarray(emb, dtype=np.float32)
     if len(uniq) == len(texts):
         return emb
     index = {t: i for i, t in enumerate(uniq)}
     return emb[[index[t] for t in texts]]
+
+
+class SimilarityEvaluator(EmbeddingSimilarityEvaluator):
+    """sentence-transformers' ``EmbeddingSimilarityEvaluator`` whose float32 embeddings come from
+    :func:`encode` (distinct texts once, batches of similar token length); its metrics unchanged."""
+
+    def embed_inputs(self, model: Any, sentences: Any, **kwargs: Any) -> np.ndarray:
+        if (
+            kwargs
+            or self.precision != "float32"
+            or self.truncate_dim is not None
+            or isinstance(sentences, str)
+        ):
+            return super().embed_inputs(model, sentences, **kwargs)
+        return encode(model, list(sentences), self.batch_size)
 
 
 def pair_scores(
@@ -98,7 +111,7 @@ def ranking_metric_names(task: Task) -> list[str]:
 
 def _regression_metrics(model: Any, split: PairSplit, batch_size: int) -> dict[str, float]:
     # Library evaluator (the same one build_evaluator hands to the trainer), keys renamed.
-    ev = EmbeddingSimilarityEvaluator(
+    ev = SimilarityEvaluator(
         split.sentences1,
         split.sentences2,
         split.labels.tolist(),
@@ -183,7 +196,8 @@ def build_evaluator(
 ) -> BaseEvaluator:
     """A sentence-transformers evaluator of ``task``'s ``split`` for ``SentenceTransformerTrainer``.
 
-    Graded pairs (stsb, wiki-unsup): the library's ``EmbeddingSimilarityEvaluator`` (cosine), primary
+    Graded pairs (stsb, wiki-unsup): the library's ``EmbeddingSimilarityEvaluator`` (cosine; as
+    :class:`SimilarityEvaluator`, which only changes how the texts are batched), primary
     metric ``{name}_spearman_cosine``. Everything else: :class:`TaskEvaluator`, primary metric
     ``{name}_{task.metric}`` (e.g. ``mrpc_dev_f1``, ``cqa-a_dev_map``, ``pfcc_dev_has_positive@1``).
     Default ``name`` is ``f"{task.name}_{split}"``.
@@ -191,7 +205,7 @@ def build_evaluator(
     data = task.split(split)
     name = name if name is not None else f"{task.name}_{split}"
     if isinstance(data, PairSplit) and data.graded:
-        ev = EmbeddingSimilarityEvaluator(
+        ev = SimilarityEvaluator(
             data.sentences1,
             data.sentences2,
             data.labels.tolist(),

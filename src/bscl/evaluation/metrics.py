@@ -41,6 +41,7 @@ and the SemEval stable tie order. Each formula here is a few vectorised NumPy li
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -61,6 +62,24 @@ def spearman(pred: ArrayLike, gold: ArrayLike) -> float:
 def pearson(pred: ArrayLike, gold: ArrayLike) -> float:
     """Pearson linear correlation (SciPy)."""
     return float(stats.pearsonr(np.asarray(pred, float), np.asarray(gold, float)).statistic)
+
+
+def mean_pairwise_cosine(embeddings: ArrayLike) -> float:
+    """The mean cosine similarity over all pairs of distinct rows (1.0: every row points the same way,
+    an encoder that has collapsed); needs two rows."""
+    e = np.asarray(embeddings, float)
+    n = len(e)
+    if n < 2:
+        raise ValueError(f"mean_pairwise_cosine needs at least 2 rows, got {n}")
+    unit = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    total = unit.sum(axis=0)
+    return float((total @ total - n) / (n * (n - 1)))  # the sum over i != j of u_i . u_j, averaged
+
+
+def correlation_chance_band(n: int) -> float:
+    """Half-width of the 95% band of a correlation over ``n`` pairs of unrelated values (``1.96 /
+    sqrt(n - 1)``, the normal approximation): inside it a Spearman or Pearson value is at chance."""
+    return 1.96 / math.sqrt(max(n - 1, 1))
 
 
 def best_f1_threshold(scores: ArrayLike, labels: ArrayLike) -> tuple[float, float]:

@@ -107,3 +107,45 @@ def run_or_skip(
             print(announce_run, flush=True)
         result = run()
     return record(result), result, False
+
+
+class CellProgress:
+    """``cell k of n`` lines with the time left, estimated from the cells trained so far.
+
+    ``to_train``: how many of the ``total`` cells are expected to train (not recorded yet, not the
+    untrained zero-shot cell). Before the first of them has finished, the estimate comes from
+    ``recorded_seconds`` (the train seconds of the comparison's cells recorded earlier) when there
+    are any."""
+
+    def __init__(self, total: int, to_train: int, recorded_seconds: list[float] | None = None) -> None:
+        self.total = total
+        self.to_train = to_train
+        self.recorded = list(recorded_seconds or [])
+        self.seconds: list[float] = []  #: wall seconds of each cell trained in this invocation
+
+    def line(self, k: int, label: str) -> str:
+        """The progress line printed before cell ``k`` (1-based)."""
+        left = self.to_train - len(self.seconds)
+        if left <= 0:
+            eta = "nothing left to train"
+        elif self.seconds:
+            each = sum(self.seconds) / len(self.seconds)
+            eta = f"about {_minutes(each * left)} left: {left} cells to train at {each:.0f} s each so far"
+        elif self.recorded:
+            each = sum(self.recorded) / len(self.recorded)
+            eta = f"about {_minutes(each * left)} left: {left} cells to train at {each:.0f} s each (train time of the recorded cells)"
+        else:
+            eta = f"{left} cells to train; the time left is estimated once the first has finished"
+        return f"cell {k} of {self.total}: {label} ({eta})"
+
+    def trained(self, seconds: float) -> None:
+        """A cell expected to train has trained, in ``seconds`` of wall time."""
+        self.seconds.append(seconds)
+
+    def skipped(self) -> None:
+        """A cell expected to train was found finished (its run folder) and was not trained."""
+        self.to_train -= 1
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"

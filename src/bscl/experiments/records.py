@@ -1,4 +1,4 @@
-"""Result records that accumulate, and the results-file tables generated from them.
+"""Result records that accumulate, and the results-file sections generated from them.
 
 One finished (task, recipe, seed) run folder -> one small JSON record under
 ``RESULTS_DIR/<task>/<recipe>/seed-<n>.json``: the resolved config, task, recipe, seed, side
@@ -8,15 +8,19 @@ from it), machine and date. Records are committed; a grid fills up over several 
 
 Every folder and file is an argument; the repository's ``benchmarks/results`` and
 ``benchmarks/RESULTS.md`` are only the defaults of the command-line options
-(:func:`add_results_arguments`). ``bscl results`` (or ``python -m bscl.experiments.records``)
-rebuilds every generated table of the results file between ``<!-- results:begin TASK -->`` and ``<!-- results:end -->`` (a task
-with records but no markers gets a new section at the end). Records of another setting live in a
-folder of their own (``--results-dir benchmarks/results-epochs5``) and fill sections named after it
-(``<!-- results-epochs5:begin TASK -->``, :func:`table_kind`). Per task one table: recipe, n seeds,
-mean +- sample standard deviation of the primary test metric, dev beside it, training minutes, and a
-verdict: a recipe is *ahead of* (or *behind*) the best sentence-transformers recipe only when the
-difference of the means exceeds both standard deviations; otherwise it is *level*. With fewer than
-two seeds on either side there is no standard deviation and no verdict.
+(:func:`add_results_arguments`). :func:`regenerate` rebuilds every generated section of a results
+file between ``<!-- results:begin TASK -->`` and ``<!-- results:end -->`` (a task with records but no
+markers gets a new section at the end); ``bscl results`` (:mod:`bscl.experiments.pages`) does it for
+every page of the repository. Records of another setting live in a folder of their own
+(``--results-dir benchmarks/results-epochs5``) and fill sections named after it
+(``<!-- results-epochs5:begin TASK -->``, :func:`table_kind`). Per task one section
+(:func:`section`): a table (recipe, n seeds, mean +- sample standard deviation of the primary test
+metric, dev beside it, training minutes, the verdicts), a one-line verdict, the ``bscl compare``
+commands that make its records and a figure beside the results file
+(``figures/<kind>-<task>.svg``, :func:`bscl.experiments.figures.plot_recipes`). A recipe is *ahead of*
+(or *behind*) the best sentence-transformers recipe only when the difference of the means exceeds
+both standard deviations; otherwise it is *level*. With fewer than two seeds on either side there is
+no standard deviation and no verdict.
 """
 
 from __future__ import annotations
@@ -30,13 +34,13 @@ import platform
 import re
 import statistics
 import subprocess
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bscl.experiments.figures import plot_recipes
 from bscl.reporting import runfolder as RF
 from bscl.reporting.atomic import atomic_write_text
 from bscl.reporting.report import format_table, load_metrics
@@ -289,39 +293,126 @@ def beyond(diff: float, spread: float) -> bool:
     return abs(diff) > spread and not math.isclose(abs(diff), spread, rel_tol=1e-9, abs_tol=1e-12)
 
 
+def standing(row: Summary, best: Summary) -> str | None:
+    """``row`` against ``best`` (the best sentence-transformers recipe): "ahead" / "behind" only when
+    the means differ by more than both sample standard deviations, else "level"; None when either
+    side has fewer than two seeds (no standard deviation)."""
+    if row.test_std is None or best.test_std is None:
+        return None
+    diff = row.test_mean - best.test_mean
+    if beyond(diff, max(row.test_std, best.test_std)):
+        return "ahead" if diff > 0 else "behind"
+    return "level"
+
+
+def best_peer(rows: Sequence[Summary]) -> Summary | None:
+    """The best sentence-transformers recipe (highest test mean), None without one."""
+    peers = [r for r in rows if r.side == ST]
+    return max(peers, key=lambda r: r.test_mean) if peers else None
+
+
 def verdict(row: Summary, rows: Sequence[Summary]) -> str:
     """Against the best sentence-transformers recipe (highest test mean): "ahead" / "behind" only when
     the means differ by more than both sample standard deviations, else "level"."""
-    peers = [r for r in rows if r.side == ST]
-    if not peers:
+    best = best_peer(rows)
+    if best is None:
         return "no sentence-transformers recipe yet"
-    best = max(peers, key=lambda r: r.test_mean)
     if row is best:
         return "best sentence-transformers recipe"
     if row.side != "bscl":  # other sentence-transformers recipes, zero-shot
         return ""
-    if row.test_std is None or best.test_std is None:
-        return f"no verdict (n < 2) vs {best.recipe}"
+    where = standing(row, best)
     diff = row.test_mean - best.test_mean
-    if beyond(diff, max(row.test_std, best.test_std)):
-        return f"{'ahead of' if diff > 0 else 'behind'} {best.recipe} ({diff:+.4f})"
-    return f"level with {best.recipe} ({diff:+.4f}, within the spread)"
+    if where is None:
+        return f"no verdict (n < 2) vs {best.recipe}"
+    if where == "level":
+        return f"level with {best.recipe} ({diff:+.4f}, within the spread)"
+    return f"{'ahead of' if where == 'ahead' else 'behind'} {best.recipe} ({diff:+.4f})"
+
+
+def zero_shot_standing(row: Summary, zero: Summary) -> str | None:
+    """``row`` against the pretrained model: "above" / "below" only when its mean differs from the
+    zero-shot score by more than its own sample standard deviation (zero-shot is deterministic: one
+    record, no spread), else "level"; None for one seed."""
+    if row.test_std is None:
+        return None
+    diff = row.test_mean - zero.test_mean
+    if beyond(diff, row.test_std):
+        return "above" if diff > 0 else "below"
+    return "level"
 
 
 def versus_zero_shot(row: Summary, rows: Sequence[Summary]) -> str:
-    """A trained recipe against the pretrained model (the rule for "fine-tuning helps"): "above" /
-    "below" only when its mean differs from the zero-shot score by more than its own sample standard
-    deviation (zero-shot is deterministic: one record, no spread), else "level"; empty without a
-    zero-shot record or for the zero-shot row itself."""
+    """A trained recipe against the pretrained model (the rule for "fine-tuning helps",
+    :func:`zero_shot_standing`); empty without a zero-shot record or for the zero-shot row itself."""
     zero = [r for r in rows if r.side == ZERO_SHOT]
     if not zero or row.side == ZERO_SHOT:
         return ""
     diff = row.test_mean - zero[0].test_mean
-    if row.test_std is None:
+    where = zero_shot_standing(row, zero[0])
+    if where is None:
         return f"{diff:+.4f} (n < 2)"
-    if beyond(diff, row.test_std):
-        return f"{'above' if diff > 0 else 'below'} ({diff:+.4f}, sd {row.test_std:.4f})"
-    return f"level ({diff:+.4f}, within sd {row.test_std:.4f})"
+    if where == "level":
+        return f"level ({diff:+.4f}, within sd {row.test_std:.4f})"
+    return f"{where} ({diff:+.4f}, sd {row.test_std:.4f})"
+
+
+@dataclass
+class Headline:
+    """One setting of one task in a line: its best bscl recipe against its best sentence-transformers
+    recipe (each the highest test mean of its side, preferring recipes with two seeds or more, so
+    that both sides are chosen alike), and the zero-shot row."""
+
+    bscl: Summary | None
+    peer: Summary | None
+    zero: Summary | None
+
+    @property
+    def standing(self) -> str | None:
+        """ "ahead" / "level" / "behind" (:func:`standing`); None without both sides or two seeds."""
+        if self.bscl is None or self.peer is None:
+            return None
+        return standing(self.bscl, self.peer)
+
+    @property
+    def diff(self) -> float | None:
+        if self.bscl is None or self.peer is None:
+            return None
+        return self.bscl.test_mean - self.peer.test_mean
+
+
+def headline(rows: Sequence[Summary]) -> Headline:
+    """The :class:`Headline` of a task's :func:`summarize` rows."""
+
+    def best(side: str) -> Summary | None:
+        mine = [r for r in rows if r.side == side]
+        spread = [r for r in mine if r.n >= 2] or mine
+        return max(spread, key=lambda r: r.test_mean) if spread else None
+
+    zero = [r for r in rows if r.side == ZERO_SHOT]
+    return Headline(best("bscl"), best(ST), zero[0] if zero else None)
+
+
+def verdict_line(rows: Sequence[Summary]) -> str:
+    """The one-line verdict of a task's table: its best bscl recipe against its best
+    sentence-transformers recipe (:class:`Headline`), and against zero-shot."""
+    head = headline(rows)
+    if head.bscl is None or head.peer is None:
+        missing = "bscl" if head.bscl is None else "sentence-transformers"
+        return f"Verdict: none (no {missing} recipe in this setting)."
+    where, diff = head.standing, head.diff
+    said = {
+        None: f"has no verdict against `{head.peer.recipe}` (fewer than two seeds; {diff:+.4f})",
+        "level": f"is level with `{head.peer.recipe}` ({diff:+.4f}, within the spread)",
+        "ahead": f"is ahead of `{head.peer.recipe}` by {diff:+.4f} (beyond both spreads)",
+        "behind": f"is behind `{head.peer.recipe}` by {diff:+.4f} (beyond both spreads)",
+    }[where]
+    line = (
+        f"Verdict: `{head.bscl.recipe}` (the best bscl recipe) {said}, the best sentence-transformers recipe"
+    )
+    if head.zero is not None:
+        line += f"; against zero-shot it is {zero_shot_standing(head.bscl, head.zero) or 'without a verdict (n < 2)'}"
+    return line + "."
 
 
 def _pm(mean: float | None, std: float | None, n: int) -> str | None:
@@ -370,19 +461,110 @@ def primary_of(task: str, records: Sequence[Mapping[str, Any]]) -> str:
     raise ValueError(f"task {task!r}: no spec and no record names its primary metric")
 
 
-def tables(records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Task -> table, for every task with records."""
-    by_task: dict[str, list[Mapping[str, Any]]] = {}
+def by_task(records: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """Task -> its records; a task's records must all be of one split of its data."""
+    out: dict[str, list[Mapping[str, Any]]] = {}
     for r in records:
-        by_task.setdefault(r["task"], []).append(r)
-    for task, recs in by_task.items():
+        out.setdefault(r["task"], []).append(r)
+    for task, recs in out.items():
         splits = sorted({RF.stored_split(r) for r in recs})
         if len(splits) > 1:  # numbers of two dev / test splits in one table would not compare
             raise ValueError(
                 f"records of {task} are of splits {splits} of its data; keep each split's records in "
                 "their own results folder"
             )
-    return {task: table(task, recs, primary_of(task, recs)) for task, recs in by_task.items()}
+    return out
+
+
+def tables(records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Task -> table, for every task with records."""
+    return {task: table(task, recs, primary_of(task, recs)) for task, recs in by_task(records).items()}
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _setting(config: Mapping[str, Any]) -> tuple[str, str, int | None]:
+    train, data = config.get("train") or {}, config.get("data") or {}
+    return str(train.get("model")), _number(float(train.get("epochs", 1.0))), data.get("train_subset")
+
+
+def setting_of(records: Sequence[Mapping[str, Any]]) -> str:
+    """What the trained records of a table share, in words: model, epochs, training data
+    ("minilm, 1 epoch, full training set"); values that differ are joined with "/"."""
+    trained = [_setting(r.get("config") or {}) for r in records if r.get("side") != ZERO_SHOT]
+    if not trained:
+        return "zero-shot only"
+    models = "/".join(sorted({m for m, _e, _s in trained}))
+    epochs = sorted({e for _m, e, _s in trained}, key=float)
+    subsets = sorted({"full training set" if s is None else f"{s:,} training pairs" for _m, _e, s in trained})
+    unit = "epoch" if epochs == ["1"] else "epochs"
+    return f"{models}, {'/'.join(epochs)} {unit}, {'/'.join(subsets)}"
+
+
+#: how ``bscl compare`` names its recipes; records named otherwise (ablations) were made by other commands
+COMPARE_RECIPE = re.compile(rf"^(bscl-|st-|{re.escape(ZERO_SHOT)}$)")
+
+
+def compare_commands(
+    task: str,
+    records: Sequence[Mapping[str, Any]],
+    results_dir: PathLike = RESULTS_DIR,
+    results_file: PathLike | None = None,
+) -> list[str]:
+    """The ``bscl compare`` commands that make ``records`` (one task's) from nothing: per model, epochs,
+    training subset and number of seeds one command (seeds 0 to n-1 of each recipe; zero-shot with the
+    first); ``--results-dir`` / ``--results-file`` / ``--output-dir`` where they are not the defaults.
+    Empty when a record's recipe is not named as ``bscl compare`` names them."""
+    if not records or not all(COMPARE_RECIPE.match(str(r["recipe"])) for r in records):
+        return []
+    groups: dict[tuple[str, str, int | None, int], list[str]] = {}
+    rows = summarize(records, primary_of(task, records))
+    for row in rows:
+        if row.side == ZERO_SHOT:
+            continue
+        recs = [r for r in records if r["recipe"] == row.recipe]
+        key = (*_setting(recs[0].get("config") or {}), max(int(r["seed"]) for r in recs) + 1)
+        groups.setdefault(key, []).append(row.recipe)
+    zero = [r.recipe for r in rows if r.side == ZERO_SHOT]
+    if not groups:
+        groups[("minilm", "1", None, 1)] = []
+    folder = Path(results_dir)
+    where = []
+    if folder != RESULTS_DIR:
+        where += ["--output-dir", f"runs/{folder.name}", "--results-dir", folder.as_posix()]
+    if results_file is not None:
+        where += ["--results-file", Path(results_file).as_posix()]
+    out = []
+    for i, ((model, epochs, subset, seeds), names) in enumerate(groups.items()):
+        names = (zero if i == 0 else []) + names
+        args = ["bscl", "compare", task, "--recipes", ",".join(names), "--seeds", str(seeds)]
+        args += ["--epochs", epochs, "--model", model]
+        if subset is not None:
+            args += ["--train-subset", str(subset)]
+        out.append(" ".join(args + where))
+    return out
+
+
+def section(
+    task: str, records: Sequence[Mapping[str, Any]], kind: str, results_dir: PathLike, results_file: PathLike
+) -> str:
+    """The generated section of one task in ``results_file``: its table, the one-line verdict, the
+    commands that make its records, and its figure (written to ``figures/<kind>-<task>.svg`` beside
+    ``results_file``; the section links it)."""
+    metric = primary_of(task, records)
+    rows = summarize(records, metric)
+    setting = setting_of(records)
+    figure = Path("figures") / f"{kind}-{task}.svg"
+    plot_recipes(records, metric, Path(results_file).parent / figure, title=f"{task}: {setting}")
+    lines = [table(task, records, metric), "", verdict_line(rows), ""]
+    lines.append(f"Setting: {setting}; records in `{Path(results_dir).as_posix()}/{task}/`.")
+    commands = compare_commands(task, records, results_dir)
+    if commands:
+        lines += ["", "```", *commands, "```"]
+    lines += ["", f"![{task}: each seed a point, mean and sd as tick and bar]({figure.as_posix()})"]
+    return "\n".join(lines)
 
 
 def fill(
@@ -435,13 +617,18 @@ def table_kind(results_dir: PathLike) -> str:
 
 
 def regenerate(results_dir: PathLike, results_file: PathLike) -> str:
-    """Rebuild the generated tables of ``results_file`` from the records of ``results_dir`` (the
-    sections of its :func:`table_kind`); returns the new text."""
+    """Rebuild the generated sections of ``results_file`` from the records of ``results_dir`` (the
+    sections of its :func:`table_kind`, :func:`section`; the figures beside ``results_file``); returns
+    the new text."""
     path = Path(results_file)
     text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmark results\n"
     kind = table_kind(results_dir)
     heading = f"### {{task}}: generated by `bscl results --results-dir {Path(results_dir).as_posix()}`"
-    new = fill(text, tables(load_records(results_dir)), kind=kind, heading=heading)
+    generated = {
+        task: section(task, recs, kind, results_dir, path)
+        for task, recs in by_task(load_records(results_dir)).items()
+    }
+    new = fill(text, generated, kind=kind, heading=heading)
     if new != text:
         atomic_write_text(path, new)
     return new
@@ -450,16 +637,6 @@ def regenerate(results_dir: PathLike, results_file: PathLike) -> str:
 # --------------------------------------------------------------------------------------------------
 # command line
 # --------------------------------------------------------------------------------------------------
-def _results(ns: argparse.Namespace) -> int:
-    if ns.record:
-        for run_dir in ns.record:
-            path = write_record(make_record(run_dir, ns.recipe), ns.results_dir, force=ns.force)
-            print(f"record: {path}")
-    regenerate(ns.results_dir, ns.results_file)
-    print(f"tables regenerated in {ns.results_file} from {ns.results_dir}")
-    return 0
-
-
 def add_results_arguments(
     p: argparse.ArgumentParser,
     results_dir: PathLike = RESULTS_DIR,
@@ -470,38 +647,3 @@ def add_results_arguments(
     generated tables are (the only place the repository's folders are named)."""
     p.add_argument("--results-dir", default=str(results_dir), help=dir_help)
     p.add_argument("--results-file", default=str(RESULTS_FILE), help=file_help)
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_results_arguments(p)
-    p.add_argument(
-        "--record", nargs="*", default=None, metavar="RUN_DIR", help="first record these run folders"
-    )
-    p.add_argument("--recipe", default="manual", help="recipe name of the --record folders")
-    p.add_argument("--force", action="store_true", help="overwrite a different record of the same name")
-
-
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "results", help="rebuild the generated tables of benchmarks/RESULTS.md from benchmarks/results/"
-    )
-    add_arguments(p)
-    p.set_defaults(func=_results)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m bscl.experiments.records", description=__doc__.split("\n\n")[0]
-    )
-    add_arguments(p)
-    ns = p.parse_args(argv)
-    try:
-        return _results(ns)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"bscl results: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -38,7 +38,7 @@ from bscl.experiments.cells import (
     option_flags,
     run_or_skip,
 )
-from bscl.losses.modules import loss_options
+from bscl.losses.options import loss_options
 from bscl.reporting import runfolder as RF
 from bscl.reporting.atomic import atomic_write_text
 from bscl.reporting.report import format_table
@@ -175,7 +175,10 @@ def cell_config(task: str, cell: Cell, ns: argparse.Namespace, folder: Path) -> 
         },
         eval={"before": False},
     )
-    return layered_config(values, source=f"reproduce {task} / {cell.name}")
+    cfg = layered_config(values, source=f"reproduce {task} / {cell.name}")
+    # a group must fit into a batch (bscl.batching.check_options): --batch-size below a cell's group caps it
+    cfg.batching.group_size = min(cfg.batching.group_size, cfg.train.batch_size)
+    return cfg
 
 
 def _comparable(config: dict[str, Any] | None, cell: Cell) -> dict[str, Any] | None:
@@ -303,10 +306,43 @@ def grid_section(task: str, results_dir: Path) -> str:
             f"data split {'/'.join(map(str, splits))} (the loader now makes split {current}; "
             "these cells are not re-run on it yet)"
         )
+    command = grid_command(task, results_dir)
     return (
         f"{text}\n\n{len(recorded_cells)} of {len(cells)} cells recorded "
         f"(records: {results_dir / task}/); trained cells: {', '.join(shared)}."
+        + (f"\n\n```\n{command}\n```" if command else "")
     )
+
+
+def grid_command(
+    task: str, results_dir: Path, into: Path | None = None, results_file: Path | None = None
+) -> str | None:
+    """The ``bscl reproduce`` command that makes ``task``'s recorded grid cells from nothing (the
+    setting its trained cells share: model, epochs, seeds per cell, training subset), or None when
+    they share none. ``into`` / ``results_file``: where its records and table go instead of the
+    defaults (a recorded cell of the same options is read back, not trained)."""
+    cells = {c.name: c for c in grid(task)}
+    trained = [(cells[n], r["config"]) for n, r in recorded(task, results_dir).items() if r.get("config")]
+    trained = [(c, cfg) for c, cfg in trained if not c.zero_shot]
+    if not trained:
+        return None
+    settings = {
+        "--model": {str(cfg["train"].get("model")) for c, cfg in trained if not c.after},
+        "--epochs": {f"{float(cfg['train'].get('epochs', 1.0)):g}" for _c, cfg in trained},
+        "--seeds": {str(cfg["train"].get("seeds", 1)) for _c, cfg in trained},
+        "--train-subset": {str(cfg["data"].get("train_subset")) for _c, cfg in trained},
+    }
+    if any(len(values) != 1 for values in settings.values()):
+        return None
+    args = ["bscl", "reproduce", task]
+    for flag, (value,) in settings.items():
+        if value != "None":
+            args += [flag, value]
+    if into is not None:
+        args += ["--results-dir", Path(into).as_posix()]
+    if results_file is not None:
+        args += ["--results-file", Path(results_file).as_posix()]
+    return " ".join(args)
 
 
 def table(task: str, results: dict[str, dict[str, Any]], cells: list[Cell]) -> str:

@@ -56,31 +56,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
 
 import torch
 from torch import Tensor
 
-Normalization = Literal["l2", "coordinate", "coordinate-l2", "zscore", "none"]
-Combine = Literal["mean", "sum"]
-NORMALIZATIONS: tuple[str, ...] = ("l2", "coordinate", "coordinate-l2", "zscore", "none")
-COMBINES: tuple[str, ...] = ("mean", "sum")
+from bscl.losses.options import (  # noqa: F401  (the option checks and choices, torch-free)
+    COMBINES,
+    NORMALIZATIONS,
+    Combine,
+    LossOptionError,
+    Normalization,
+    check_choice,
+    check_margin,
+    check_unit,
+)
 
 LogitsFn = Callable[[Tensor, Tensor], Tensor]
-
-
-class LossOptionError(ValueError):
-    """A bad value of the loss option ``option``: the message is ``option`` then ``detail``; the config
-    layer names it ``--loss.<option>`` (:meth:`named`)."""
-
-    def __init__(self, option: str, detail: str):
-        self.option = option
-        self.detail = detail
-        super().__init__(self.named())
-
-    def named(self, prefix: str = "") -> str:
-        """The message with the option written as ``prefix + option`` (e.g. ``--loss.tau``)."""
-        return f"{prefix}{self.option}{'' if self.detail.startswith('=') else ' '}{self.detail}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -124,23 +115,6 @@ def check_tau(tau: float | Tensor) -> None:
     value = float(tau.detach().min()) if isinstance(tau, Tensor) else float(tau)
     if not (value > 0 and math.isfinite(value)):
         raise LossOptionError("tau", f"must be > 0 and finite (got {value})")
-
-
-def check_unit(name: str, value: float) -> None:
-    """``value`` (the option ``name``) must lie in ``[0, 1]``."""
-    if not 0.0 <= value <= 1.0:
-        raise LossOptionError(name, f"must lie in [0, 1] (got {value})")
-
-
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    """``value`` (the option ``name``) must be one of ``choices``."""
-    if value not in choices:
-        raise LossOptionError(name, f"={value!r} is unknown; choose one of {', '.join(choices)}")
-
-
-def check_margin(margin: float) -> None:
-    if not margin >= 0:
-        raise LossOptionError("margin", f"must be >= 0 (got {margin})")
 
 
 def _compute_dtype(x: Tensor) -> torch.dtype:

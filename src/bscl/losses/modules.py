@@ -3,7 +3,7 @@
 Each loss class owns its options and their defaults in ONE place: its options dataclass
 (``BSCLoss.Options`` is :class:`BSCOptions`, ...), whose fields are the class's constructor
 parameters (the class's signature is the dataclass's). The config layer derives ``LossConfig`` and
-the ``--loss.*`` options from these dataclasses (:func:`loss_options`, :func:`option_help`), and a
+the ``--loss.*`` options from these dataclasses (:func:`loss_options`, :func:`option_descriptions`), and a
 configuration is validated by building the loss. Each module holds a :class:`Temperature` (fixed
 or trainable) where it has one, and is called on embeddings
 ``loss(q, a, labels=None, q_ids=None, a_ids=None, negatives=None, neg_ids=None)``.
@@ -33,16 +33,29 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
-import typing
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
-import docstring_parser
 import torch
 from torch import Tensor, nn
 
 from bscl.losses import functional as F
-from bscl.losses.functional import LossOptionError
+from bscl.losses.options import (  # noqa: F401  (the options live torch-free; their names stay here too)
+    LOSS_OPTIONS,
+    TAU_PARAMETRIZATIONS,
+    BSCOptions,
+    ComboOptions,
+    ContrastiveOptions,
+    FocalOptions,
+    LossOptionError,
+    NoOptions,
+    SoftCSETemperatureOptions,
+    SoftCSEWeightOptions,
+    TauParametrization,
+    TripletOptions,
+    loss_options,
+    option_descriptions,
+    option_types,
+)
 
 _BSC = """@inproceedings{chernyavskiy-etal-2022-batch,
     title = "Batch-Softmax Contrastive Loss for Pairwise Sentence Scoring Tasks",
@@ -74,9 +87,6 @@ _SBERT = """@inproceedings{reimers-2019-sentence-bert,
     publisher = "Association for Computational Linguistics",
     url = "https://arxiv.org/abs/1908.10084",
 }"""
-
-TauParametrization = Literal["log", "alpha"]
-TAU_PARAMETRIZATIONS: tuple[str, ...] = ("log", "alpha")
 
 
 class Temperature(nn.Module):
@@ -122,130 +132,6 @@ class Temperature(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------------
-# options: one dataclass per loss, the one place of its options, defaults and help lines
-# --------------------------------------------------------------------------------------------------
-@dataclass
-class NoOptions:
-    """A loss without options."""
-
-
-@dataclass
-class ContrastiveOptions:
-    """Options shared by the in-batch contrastive losses (Chernyavskiy et al. 2022).
-
-    Args:
-        tau: softmax temperature (L2 normalization: ~0.1; coordinate normalization: ~1-3)
-        trainable_tau: learn the temperature (its learning rate: --loss.tau_learning_rate)
-        tau_parametrization: trainable tau as log (tau = exp(p)) or alpha (tau = 1/alpha, the authors' code)
-        symmetric: add the answer->query direction (eq. 1); false: one direction (eq. 2, SimCSE / MNRL)
-        combine: mean (the authors' code) or sum (eq. 1) of the two directions
-        use_labels: labeled negatives (eq. 5): a row whose label is not > threshold adds no positive term
-        threshold: label binarization, positive iff label > threshold (strict); from the CLI the task's
-        duplicates: duplicate-aware positives (eqs. 3-4): equal texts (from the tokens) are the same text
-    """
-
-    tau: float = 0.1
-    trainable_tau: bool = False
-    tau_parametrization: TauParametrization = "log"
-    symmetric: bool = True
-    combine: F.Combine = "mean"
-    use_labels: bool = True
-    threshold: float = 0.5
-    duplicates: bool = True
-
-    def __post_init__(self) -> None:
-        # tau and tau_parametrization: checked by the loss's Temperature
-        F.check_choice("combine", self.combine, F.COMBINES)
-        if math.isnan(self.threshold):
-            raise LossOptionError("threshold", "must be a number (got nan)")
-
-
-@dataclass
-class BSCOptions(ContrastiveOptions):
-    """Options of :class:`BSCLoss`.
-
-    Args:
-        normalization: l2 | coordinate (max-min per coordinate) | coordinate-l2 | zscore | none (Sec. 3.5)
-    """
-
-    normalization: F.Normalization = "l2"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        F.check_choice("normalization", self.normalization, F.NORMALIZATIONS)
-
-
-@dataclass
-class ComboOptions(BSCOptions):
-    """Options of :class:`ComboLoss` and :class:`PearsonComboLoss`.
-
-    Args:
-        mu: weight of the BSC term in [0, 1]: mu * BSC + (1 - mu) * MSE or Pearson term (eq. 6)
-    """
-
-    mu: float = 0.1
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        F.check_unit("mu", self.mu)
-
-
-@dataclass
-class SoftCSEWeightOptions(ContrastiveOptions):
-    """Options of :class:`SoftCSEWeightLoss`.
-
-    Args:
-        beta: SoftCSE weight sharpness (0 = InfoNCE; < 0 down-weights similar negatives)
-    """
-
-    tau: float = 0.05
-    symmetric: bool = False
-    beta: float = -1.0
-
-
-@dataclass
-class SoftCSETemperatureOptions(ContrastiveOptions):
-    """Options of :class:`SoftCSETemperatureLoss`.
-
-    Args:
-        gamma: SoftCSE temperature slope (0 = InfoNCE; > 0 softens similar negatives)
-    """
-
-    tau: float = 0.05
-    symmetric: bool = False
-    gamma: float = 0.5
-
-
-@dataclass
-class FocalOptions(ContrastiveOptions):
-    """Options of :class:`FocalInfoNCELoss` (the paper's defaults: margin 0.3, tau 0.05, one direction).
-
-    Args:
-        margin: Focal-InfoNCE margin m of the negative logits s (s + m); triplet: the hinge margin
-    """
-
-    tau: float = 0.05
-    symmetric: bool = False
-    margin: float = 0.3
-
-
-@dataclass
-class TripletOptions:
-    """Options of :class:`TripletLoss`.
-
-    Args:
-        margin: triplet hinge margin (>= 0); Focal-InfoNCE: the margin m of its negative logits
-        threshold: label binarization, positive iff label > threshold (strict); from the CLI the task's
-    """
-
-    margin: float = 0.5
-    threshold: float = 0.5
-
-    def __post_init__(self) -> None:
-        F.check_margin(self.margin)
-
-
-# --------------------------------------------------------------------------------------------------
 # losses
 # --------------------------------------------------------------------------------------------------
 class EmbeddingLoss(nn.Module):
@@ -266,6 +152,8 @@ class EmbeddingLoss(nn.Module):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:  # a named loss: its options dataclass is the one registered for its name
+            cls.Options = LOSS_OPTIONS[cls.name]
         # the class's signature is its options dataclass's: help(), inspect and jsonargparse see it
         cls.__signature__ = inspect.signature(cls.Options)  # type: ignore[attr-defined]
 
@@ -377,7 +265,6 @@ class BSCLoss(_Contrastive):
     name = "bsc"
 
     functional = staticmethod(F.bsc_loss)
-    Options = BSCOptions
 
 
 class ComboLoss(_Contrastive):
@@ -386,7 +273,6 @@ class ComboLoss(_Contrastive):
     name = "combo"
 
     functional = staticmethod(F.combo_loss)
-    Options = ComboOptions
     requires_labels = True
 
 
@@ -396,7 +282,6 @@ class PearsonComboLoss(_Contrastive):
     name = "pearson-combo"
 
     functional = staticmethod(F.pearson_combo_loss)
-    Options = ComboOptions
     requires_labels = True
 
 
@@ -407,7 +292,6 @@ class SoftCSEWeightLoss(_Contrastive):
     citation = _SOFTCSE
 
     functional = staticmethod(F.softcse_weight_loss)
-    Options = SoftCSEWeightOptions
 
 
 class SoftCSETemperatureLoss(_Contrastive):
@@ -417,7 +301,6 @@ class SoftCSETemperatureLoss(_Contrastive):
     citation = _SOFTCSE
 
     functional = staticmethod(F.softcse_temperature_loss)
-    Options = SoftCSETemperatureOptions
 
 
 class FocalInfoNCELoss(_Contrastive):
@@ -427,7 +310,6 @@ class FocalInfoNCELoss(_Contrastive):
     citation = _FOCAL
 
     functional = staticmethod(F.focal_infonce_loss)
-    Options = FocalOptions
 
 
 class MSELoss(EmbeddingLoss):
@@ -449,7 +331,6 @@ class TripletLoss(EmbeddingLoss):
     name = "triplet"
     citation = _SBERT
 
-    Options = TripletOptions
     requires_labels = True
 
     @property
@@ -515,40 +396,3 @@ def is_contrastive(name: str) -> bool:
 def build_loss(name: str, **kwargs: Any) -> EmbeddingLoss:
     """Instantiate a loss by name (see :data:`LOSSES`) with options of its :attr:`~EmbeddingLoss.Options`."""
     return loss_class(name)(**kwargs)
-
-
-def loss_options(name: str) -> dict[str, Any]:
-    """The options of loss ``name`` and their defaults, in constructor order."""
-    return {f.name: f.default for f in dataclasses.fields(loss_class(name).Options)}
-
-
-def option_types() -> dict[str, Any]:
-    """Every option of any loss with its type (Literal choices as ``str``), in first-seen order."""
-    types: dict[str, Any] = {}
-    for cls in LOSSES.values():
-        for key, typ in typing.get_type_hints(cls.Options).items():
-            types.setdefault(key, str if typing.get_origin(typ) is Literal else typ)
-    return types
-
-
-def option_help() -> dict[str, str]:
-    """One help line per option: its description (the first options dataclass that documents it,
-    from its Google-style ``Args:``) and each loss's default."""
-    docs: dict[str, str] = {}
-    for cls in LOSSES.values():
-        for klass in cls.Options.__mro__:
-            for param in docstring_parser.parse(klass.__doc__ or "").params:
-                docs.setdefault(param.arg_name, " ".join((param.description or "").split()))
-    lines: dict[str, str] = {}
-    for key in option_types():
-        by_default: dict[str, list[str]] = {}
-        for name in LOSSES:
-            options = loss_options(name)
-            if key in options:
-                by_default.setdefault(repr(options[key]), []).append(name)
-        if len(by_default) == 1:
-            defaults = next(iter(by_default))
-        else:
-            defaults = "; ".join(f"{', '.join(names)}: {value}" for value, names in by_default.items())
-        lines[key] = f"{docs.get(key, key)} (default {defaults})"
-    return lines

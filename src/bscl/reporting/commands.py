@@ -21,9 +21,11 @@ model name/path or an already loaded ``SentenceTransformer``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -145,7 +147,14 @@ def encode_texts(
     return np.ascontiguousarray(emb, dtype=np.float32)
 
 
-def _check_output(output: PathLike, suffixes: Sequence[str], what: str) -> Path:
+#: the output name that means standard output
+STDOUT = "-"
+
+
+def _check_output(output: PathLike, suffixes: Sequence[str], what: str) -> Path | None:
+    """The output file, checked before any work (None: standard output, for ``-``)."""
+    if str(output) == STDOUT:
+        return None
     out = Path(output)
     if out.suffix.lower() not in suffixes:
         raise ValueError(f"{out}: {what} must end in {' or '.join(suffixes)}")
@@ -172,11 +181,27 @@ def encode_file(
     The input is read (and validated) before the model is loaded.
     """
     out = _check_output(output, (".npy",), "--output")
+    if out is None and sys.stdout.isatty():
+        raise ValueError(
+            "--output -: an .npy file is binary; redirect standard output (> emb.npy) or name a file"
+        )
     texts = read_texts(input, column)
     emb = encode_texts(_model(model, device), texts, batch_size=batch_size, normalize=normalize)
-    with atomic_open(out, "wb") as f:
+    with _writer(out, "wb") as f:
         np.save(f, emb, allow_pickle=False)
     return emb
+
+
+@contextlib.contextmanager
+def _writer(out: Path | None, mode: str, **kwargs: Any) -> Any:
+    """``out`` opened atomically, or standard output (binary for ``"wb"``) when ``out`` is None."""
+    if out is not None:
+        with atomic_open(out, mode, **kwargs) as f:
+            yield f
+        return
+    stream = sys.stdout.buffer if "b" in mode else sys.stdout
+    yield stream
+    stream.flush()
 
 
 def top_k(queries: np.ndarray, pool: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -208,7 +233,8 @@ def rank_files(
 
     ``output`` ends in ``.jsonl`` (one object per query: ``query_index``, ``query_line``, ``query``,
     ``results`` = list of ``rank``, ``pool_index``, ``pool_line``, ``text``, ``score``) or ``.tsv``
-    (header, then one row per query and rank with the same fields). Indices are 0-based positions in
+    (header, then one row per query and rank with the same fields); ``-`` writes the JSONL lines to
+    standard output. Indices are 0-based positions in
     the file's texts, lines are 1-based file lines. Returns the JSONL objects.
     """
     out = _check_output(output, RANK_FORMATS, "--output")
@@ -239,13 +265,13 @@ def rank_files(
         }
         for i, (q_line, q_text) in enumerate(qs)
     ]
-    if out.suffix.lower() == ".jsonl":
-        with atomic_open(out, "w") as f:
+    if out is None or out.suffix.lower() == ".jsonl":
+        with _writer(out, "w") as f:
             for row in results:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
     else:
         fields = ["query_index", "query_line", "query", "rank", "pool_index", "pool_line", "text", "score"]
-        with atomic_open(out, "w", newline="") as f:
+        with _writer(out, "w", newline="") as f:
             writer = csv.writer(f, delimiter="\t", lineterminator="\n")
             writer.writerow(fields)
             for row in results:
@@ -267,7 +293,7 @@ def _encode_cmd(ns: argparse.Namespace) -> int:
         normalize=ns.normalize,
         device=ns.device,
     )
-    print(f"wrote {emb.shape[0]} x {emb.shape[1]} float32 embeddings to {ns.output}")
+    print(f"wrote {emb.shape[0]} x {emb.shape[1]} float32 embeddings to {_name(ns.output)}", file=sys.stderr)
     return 0
 
 
@@ -283,8 +309,14 @@ def _rank_cmd(ns: argparse.Namespace) -> int:
         batch_size=ns.batch_size,
         device=ns.device,
     )
-    print(f"wrote the top {ns.top_k} pool texts for {len(results)} queries to {ns.output}")
+    shown = max((len(r["results"]) for r in results), default=0)
+    top = f"top {shown}" if shown == ns.top_k else f"{shown} (the whole pool; --top-k {ns.top_k})"
+    print(f"wrote the {top} pool texts for {len(results)} queries to {_name(ns.output)}", file=sys.stderr)
     return 0
+
+
+def _name(output: str) -> str:
+    return "standard output" if output == STDOUT else output
 
 
 def _report_cmd(ns: argparse.Namespace) -> int:
@@ -302,7 +334,6 @@ def register(subparsers: Any) -> None:
     """Add the ``encode``, ``rank`` and ``report`` subcommands to an argparse ``subparsers`` object."""
     p = subparsers.add_parser(
         "encode",
-        help="encode texts from a file into a float32 .npy matrix",
         description=f"Encode the texts of {_FORMATS} with a bi-encoder; row i of the .npy is the i-th text.",
     )
     p.add_argument("--model", required=True, help="model name (minilm, mpnet, tiny) or a local folder")
@@ -310,7 +341,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--column", default=None, help="column / JSON field of a table (default: the only one, or 'text')"
     )
-    p.add_argument("--output", required=True, help="the .npy file to write")
+    p.add_argument(
+        "--output", required=True, help="the .npy file to write; - = standard output (redirected to a file)"
+    )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--normalize", action="store_true", help="L2-normalise the embeddings")
     p.add_argument("--device", default=None, help=DEVICE_HELP)
@@ -318,7 +351,6 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser(
         "rank",
-        help="rank a pool of texts for each query by cosine similarity",
         description="Encode the pool once and the queries, rank the pool by cosine similarity (exact Faiss "
         "inner product on normalised embeddings) and write the top-k pool texts per query.",
     )
@@ -328,14 +360,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--query-column", default=None, help="column / JSON field of the queries file")
     p.add_argument("--pool-column", default=None, help="column / JSON field of the pool file")
     p.add_argument("--top-k", type=int, default=10)
-    p.add_argument("--output", required=True, help="results file: .jsonl (one object per query) or .tsv")
+    p.add_argument(
+        "--output",
+        required=True,
+        help="results file: .jsonl (one object per query) or .tsv; - = JSONL on standard output",
+    )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default=None, help=DEVICE_HELP)
     p.set_defaults(func=_rank_cmd)
 
     p = subparsers.add_parser(
         "report",
-        help="(re)write report.md and plots for a training run folder",
         description="Read RUN_DIR/metrics.json (and config.yaml) and write RUN_DIR/report.md with PNG plots; "
         "works on interrupted runs too.",
     )

@@ -6,7 +6,7 @@
     report.md          configuration summary, results (before vs after, dev and test), seeds, plots
     train_loss.png     training loss over optimiser steps, one line per seed
     tau.png            learned temperature over steps (only when some logged row has "tau")
-    dev_per_epoch.png  the dev metric after each epoch, one line per seed
+    dev_per_epoch.png  the dev metric before training (epoch 0) and after each epoch, one line per seed
 
 An interrupted run (``metrics.json`` without ``"after"``/``"best_seed"``, fewer seeds than configured)
 still gets a report that says so and shows what was recorded. Every file is written atomically.
@@ -27,8 +27,10 @@ from bscl.reporting.atomic import atomic_open, atomic_write_text
 from bscl.reporting.runfolder import (
     checkpoints,
     dev_history,
+    failure,
     load_config,
     load_metrics,
+    outcome_notes,
     read_trainer_state,
     train_losses,
 )
@@ -212,13 +214,21 @@ def plot_series(
     kept: str | None = None,
     log_y: bool = False,
     mark_best: bool = False,
+    start: tuple[float, float] | None = None,
+    start_label: str = "before training",
 ) -> bool:
     """Plot ``row[value]`` against ``row[x]`` for the rows of ``seed[field]``, one line per seed.
 
-    Returns False (and writes nothing) when no seed has such rows.
+    ``start``: an ``(x, value)`` every line starts from (the value before training), drawn as its own
+    point with a dotted level line, inside the axes. Returns False (and writes nothing) when no seed
+    has such rows.
     """
     fig, ax = _figure()
     drawn = False
+    if start is not None:
+        ax.axhline(start[1], color="0.5", linestyle=":", linewidth=1.0, zorder=1)
+        ax.scatter([start[0]], [start[1]], s=60, marker="D", color="0.2", zorder=5,
+                   label=f"{start_label}: {start[1]:.4f}")  # fmt: skip
     for seed, result in seeds:
         rows = [
             r
@@ -231,18 +241,22 @@ def plot_series(
             continue
         xs = [float(r[x]) for r in rows]
         ys = [float(r[value]) for r in rows]
+        if start is not None:  # each line starts from the value before training
+            xs, ys = [start[0], *xs], [start[1], *ys]
         unfinished = bool(result.get("unfinished"))
         style = {"linestyle": "--", "linewidth": 1.2} if unfinished else _line_style(seed, kept)
         (line,) = ax.plot(xs, ys, marker="o" if len(xs) <= 20 else None, markersize=4,
                           label=_label(seed, kept, unfinished), **style)  # fmt: skip
         if mark_best:
-            i = max(range(len(ys)), key=ys.__getitem__)
+            first = 1 if start is not None else 0  # the best epoch, not the starting point
+            i = max(range(first, len(ys)), key=ys.__getitem__)
             ax.scatter([xs[i]], [ys[i]], s=80, facecolors="none", edgecolors=line.get_color(), zorder=4)
         drawn = True
     if not drawn:
         return False
     if log_y and all(v > 0 for ln in ax.get_lines() for v in ln.get_ydata()):
         ax.set_yscale("log")
+    ax.margins(x=0.05, y=0.12)  # no point on the frame (a start or a best value at an axis limit)
     if all(float(v).is_integer() for ln in ax.get_lines() for v in ln.get_xdata()):
         from matplotlib.ticker import MaxNLocator
 
@@ -326,6 +340,12 @@ def _results_section(metrics: Mapping[str, Any], primary: str | None, complete: 
     return out
 
 
+def _checkpoint_step(path: Any) -> int | None:
+    """The step of a ``best_checkpoint`` path (records written before ``best_step`` was recorded)."""
+    tail = Path(str(path)).name.removeprefix("checkpoint-") if path else ""
+    return int(tail) if tail.isdigit() else None
+
+
 def _seeds_section(metrics: Mapping[str, Any], primary: str | None, kept: str | None) -> list[str]:
     seeds = _seed_items(metrics)
     out = ["## Seeds", ""]
@@ -346,13 +366,13 @@ def _seeds_section(metrics: Mapping[str, Any], primary: str | None, kept: str | 
                 "seconds": f"{r['train_seconds']:.1f}"
                 if isinstance(r.get("train_seconds"), int | float)
                 else None,
-                "checkpoint": Path(str(r["best_checkpoint"])).name if r.get("best_checkpoint") else None,
+                "step": r.get("best_step", _checkpoint_step(r.get("best_checkpoint"))),
             }
         )
-    keys = ["seed", "kept", "dev", "test", "best epoch dev", "epochs", "seconds", "checkpoint"]
+    keys = ["seed", "kept", "dev", "test", "best epoch dev", "epochs", "seconds", "step"]
     label = primary or "primary metric"
     headers = ["seed", "kept", f"dev {label}", f"test {label}", "best per-epoch dev", "evaluated epochs",
-               "train seconds", "best checkpoint"]  # fmt: skip
+               "train seconds", "chosen at step"]  # fmt: skip
     if not primary:
         keys, headers = keys[:2] + keys[4:], headers[:2] + headers[4:]
     if kept is None:  # no model chosen yet
@@ -378,7 +398,10 @@ def write_report(run_dir: PathLike) -> Path:
     curves = seeds + running
 
     lines = [f"# Run report: `{run.resolve().name}`", ""]
-    if complete:
+    failed = failure(metrics)
+    if failed is not None:
+        lines += [f"**Status:** failed: {failed}", ""]
+    elif complete:
         n = len(seeds)
         lines += [f"**Status:** finished; {n} seed{'s' if n != 1 else ''} trained, seed {kept} kept "
                   f"(best dev {primary or 'primary metric'}); the model is in `model/`.", ""]  # fmt: skip
@@ -390,6 +413,7 @@ def write_report(run_dir: PathLike) -> Path:
             "The numbers below are what was recorded so far.",
             "",
         ]
+    lines += outcome_notes(metrics)
     if cfg:
         lines += ["## Configuration", "", _config_summary(cfg, metrics.get("loss_options")), ""]
         lines += ["<details><summary>full configuration</summary>", "", "```yaml",
@@ -413,8 +437,16 @@ def write_report(run_dir: PathLike) -> Path:
                                xlabel="optimiser step", ylabel="τ", kept=kept):  # fmt: skip
         plots.append(("temperature", TAU_PLOT))
     dev_label = f"dev {primary}" if primary else "dev metric"
+    before = _get(metrics, "before", "dev", primary) if primary else None
+    comparable = not _get(cfg, "data", "eval_subset")  # the before value is on the whole dev set
+    start = (
+        (0.0, float(before))
+        if comparable and isinstance(before, int | float) and math.isfinite(before)
+        else None
+    )
     if plot_series(curves, "dev_per_epoch", "dev", "epoch", run / DEV_PLOT, title=f"{dev_label} per epoch",
-                   xlabel="epoch", ylabel=dev_label, kept=kept, mark_best=True):  # fmt: skip
+                   xlabel="epoch (0: before training)", ylabel=dev_label, kept=kept, mark_best=True,
+                   start=start):  # fmt: skip
         plots.append((f"{dev_label} per epoch", DEV_PLOT))
     if plots:
         for alt, name in plots:

@@ -3,15 +3,18 @@
 Layout::
 
     OUTPUT_DIR/
-      .lock            held (``fcntl.flock``) by the ``bscl train`` writing the folder; holds its pid
+      .lock            held (``filelock``) by the ``bscl train`` writing the folder
+      .lock.pid        the holder's pid, while it holds the folder
       config.yaml      the resolved :class:`~bscl.training.config.RunConfig` (``--config`` loads it)
       metrics.json     the record (strict JSON: NaN / inf are written as ``null``), keys:
                        config, task, primary, data (``{"files": {path: sha256}}``), before,
-                       running (the seed in progress), seeds ({seed: result}), best_seed, after
+                       running (the seed in progress), seeds ({seed: result}), best_seed, after,
+                       versus_start (the chosen model's dev value against the start's), failed
+                       (why a run stopped that re-running the same command cannot finish)
       report.md, *.png the run report (:mod:`bscl.reporting.report`)
       seed-N/checkpoint-S/   trainer checkpoints; complete only with
                              :data:`bscl.training.trainer.COMPLETE_FILE` (written last)
-      seed-N/best-model/     the seed's chosen model
+      seed-N/best-model/     a finished seed's chosen model until it is moved to model/ or dropped
       model/           the run's chosen model, replaced atomically on a re-run
 
 Every reader and writer of these files is here; :mod:`bscl.run`, :mod:`bscl.reporting.report` and
@@ -20,8 +23,6 @@ Every reader and writer of these files is here; :mod:`bscl.run`, :mod:`bscl.repo
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import hashlib
 import json
 import math
@@ -33,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from filelock import FileLock, Timeout
 
-from bscl.paths import ensure_writable  # noqa: F401  (re-exported: the output folder check)
+from bscl.paths import EnvironmentFault, ensure_writable  # noqa: F401  (re-exported: the output folder check)
 from bscl.reporting.atomic import atomic_write_text
-from bscl.training.trainer import COMPLETE_FILE
 
 PathLike = str | os.PathLike[str]
 
@@ -44,12 +45,21 @@ METRICS = "metrics.json"
 CONFIG = "config.yaml"
 MODEL = "model"
 LOCK = ".lock"
+LOCK_HOLDER = ".lock.pid"
 BEST_MODEL = "best-model"
 TRAINER_STATE = "trainer_state.json"
 
 #: options that change only what is printed / logged / how the folder is handled, never the result
 OUTPUT_ONLY: frozenset[str] = frozenset(
-    {"train.logging_steps", "train.resume", "train.overwrite", "eval.batch_size", "eval.split", "eval.before"}
+    {
+        "train.logging_steps",
+        "train.resume",
+        "train.overwrite",
+        "train.if_worse",
+        "eval.batch_size",
+        "eval.split",
+        "eval.before",
+    }
 )
 #: options holding a path: ``./runs/x`` and ``runs/x/`` are the same folder
 PATH_OPTIONS: frozenset[str] = frozenset(
@@ -154,7 +164,10 @@ def checkpoint_step(path: PathLike) -> int:
 
 
 def is_complete(checkpoint: PathLike) -> bool:
-    """Whether a checkpoint was written to the end (its :data:`COMPLETE_FILE` exists)."""
+    """Whether a checkpoint was written to the end (its :data:`~bscl.training.trainer.COMPLETE_FILE`
+    exists)."""
+    from bscl.training.trainer import COMPLETE_FILE  # on use: reading a run folder needs no torch
+
     return (Path(checkpoint) / COMPLETE_FILE).is_file()
 
 
@@ -225,68 +238,79 @@ def dev_history(
 # --------------------------------------------------------------------------------------------------
 @contextmanager
 def locked(folder: PathLike) -> Iterator[Path]:
-    """Hold ``folder/.lock`` (``fcntl.flock``, exclusive, non-blocking) for the block.
+    """Hold ``folder/.lock`` (``filelock``: an OS lock, exclusive, non-blocking) for the block.
 
-    A second holder fails at once with :class:`RunFolderError` naming the folder and the holder's pid.
-    The lock dies with its process, so a killed run leaves no stale lock (the file stays, harmless).
+    A second holder fails at once with :class:`RunFolderError` naming the folder and the holder's pid
+    (kept in ``.lock.pid`` beside the lock: some ``filelock`` versions truncate the lock file when a
+    contender opens it). The lock dies with its process, so a killed run leaves no stale lock (the
+    files stay, harmless).
     """
     path = Path(folder) / LOCK
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    holder = Path(folder) / LOCK_HOLDER
+    lock = FileLock(str(path), timeout=0)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as err:
-        os.close(fd)
-        if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            raise
-        holder = path.read_text(encoding="ascii", errors="replace").strip() or "unknown"
+        lock.acquire()
+    except Timeout:
+        pid = holder.read_text(encoding="ascii", errors="replace").strip() if holder.is_file() else ""
         raise RunFolderError(
-            f"{folder} is in use by another `bscl train` (pid {holder}); wait for it to end, or choose "
-            "another --train.output_dir"
+            f"{folder} is in use by another `bscl train` (pid {pid or 'unknown'}); wait for it to end, or "
+            "choose another --train.output_dir"
         ) from None
     try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        holder.write_text(f"{os.getpid()}\n", encoding="ascii")
         yield path
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        holder.unlink(missing_ok=True)
+        lock.release()
 
 
 # --------------------------------------------------------------------------------------------------
 # writability, overwrite, the model
 # --------------------------------------------------------------------------------------------------
 def clear(folder: PathLike) -> None:
-    """Delete the previous run of ``folder`` (``--train.overwrite true``); the lock file stays."""
+    """Delete the previous run of ``folder`` (``--train.overwrite true``); the lock files stay.
+
+    A file that cannot be deleted raises :class:`~bscl.paths.EnvironmentFault` naming it (what was
+    deleted before it stays deleted; the rest is untouched)."""
     for p in Path(folder).iterdir():
-        if p.name == LOCK:
+        if p.name in (LOCK, LOCK_HOLDER):
             continue
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p)
-        else:
-            p.unlink()
+        try:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+        except OSError as err:
+            raise EnvironmentFault(
+                f"--train.overwrite: cannot delete {err.filename or p} ({err.strerror}); delete the previous "
+                f"run in {folder} yourself (check that file's permissions and who holds it open), or choose "
+                "another --train.output_dir",
+                err.errno,
+            ) from err
 
 
 def replace_model(folder: PathLike, source: PathLike) -> Path:
-    """Copy ``source`` to ``folder/model`` with no moment without a model: build ``.model.tmp``, rename
-    the old ``model`` to ``.model.trash``, the new one to ``model``, then delete the trash."""
+    """Move ``source`` (a seed's chosen model, in the same run folder) to ``folder/model``, so the run
+    folder holds the chosen model once, with no moment without a model: rename the old ``model`` to
+    ``.model.trash``, ``source`` to ``model``, then delete the trash (a kill in between leaves
+    ``source`` in place for the next run, which first puts the old model back: :func:`recover_model`)."""
     final = Path(folder) / MODEL
-    tmp = Path(folder) / ".model.tmp"
     trash = Path(folder) / ".model.trash"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp)
     shutil.rmtree(trash, ignore_errors=True)
     if final.exists():
         os.replace(final, trash)
-    os.replace(tmp, final)
+    os.replace(source, final)
     shutil.rmtree(trash, ignore_errors=True)
     return final
 
 
 def recover_model(folder: PathLike) -> None:
-    """After a kill between the two renames of :func:`replace_model`: put the old model back."""
+    """After a kill inside :func:`replace_model`: put the old model back (or drop it when the new one is
+    in place)."""
     final, trash = Path(folder) / MODEL, Path(folder) / ".model.trash"
     if trash.is_dir() and not final.exists():
         os.replace(trash, final)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -384,18 +408,26 @@ def fingerprint(files: Sequence[PathLike]) -> dict[str, str]:
     return {str(Path(p)): sha256_file(p) for p in files}
 
 
-def check_fingerprint(folder: PathLike, stored: Mapping[str, str] | None, current: Mapping[str, str]) -> None:
-    """Refuse to continue a run whose data changed, naming the files."""
-    if not stored:
-        return  # a run from before fingerprints: nothing to compare
-    if sorted(stored.values()) == sorted(current.values()):
-        return  # the same contents (a data root moved or spelled otherwise)
+def data_changes(stored: Mapping[str, str] | None, current: Mapping[str, str]) -> list[str]:
+    """What differs between two fingerprints (:func:`fingerprint`): ``PATH changed``, ``PATH is new``,
+    ``PATH is no longer read``; empty when nothing was stored (from before fingerprints) or the
+    contents are the same (a data root moved or spelled otherwise)."""
+    if not stored or sorted(stored.values()) == sorted(current.values()):
+        return []
     changed = [p for p in current if p in stored and stored[p] != current[p]]
     added = [p for p in current if p not in stored]
     gone = [p for p in stored if p not in current]
-    if changed or added or gone:
-        what = [f"{p} changed" for p in changed] + [f"{p} is new" for p in added]
-        what += [f"{p} is no longer read" for p in gone]
+    return (
+        [f"{p} changed" for p in changed]
+        + [f"{p} is new" for p in added]
+        + [f"{p} is no longer read" for p in gone]
+    )
+
+
+def check_fingerprint(folder: PathLike, stored: Mapping[str, str] | None, current: Mapping[str, str]) -> None:
+    """Refuse to continue a run whose data changed, naming the files."""
+    what = data_changes(stored, current)
+    if what:
         raise RunFolderError(
             f"{folder} was trained on other data: {'; '.join(what)}. Resuming would continue on the new "
             "rows; restore the data, choose another --train.output_dir, or pass --train.overwrite true"
@@ -445,3 +477,35 @@ def best_seed(seeds: Mapping[str, Mapping[str, Any]], primary: str) -> str:
             "training loss in the run report, lower --train.learning_rate or change the loss options"
         )
     return max(values, key=values.__getitem__)
+
+
+def versus_start(start: Any, trained: Any, primary: str) -> dict[str, Any] | None:
+    """The chosen model's dev ``primary`` against the start's (the model before training, evaluated by
+    the same code on the same dev split): ``{"metric", "start", "trained", "worse"}``, or None when
+    either value is unknown (``--eval.before false``) or not finite. The start is a candidate: a run
+    whose chosen model is below it made the model worse."""
+    if not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (start, trained)
+    ):
+        return None
+    return {"metric": primary, "start": float(start), "trained": float(trained), "worse": trained < start}
+
+
+def failure(metrics: Mapping[str, Any]) -> str | None:
+    """Why the run in ``metrics`` stopped for good (re-running the same command fails the same way), or
+    None for a finished or merely interrupted (resumable) run."""
+    failed = metrics.get("failed")
+    return str(failed.get("reason")) if isinstance(failed, Mapping) and failed.get("reason") else None
+
+
+def outcome_notes(metrics: Mapping[str, Any]) -> list[str]:
+    """Markdown lines of the run report for a chosen model that is worse on dev than the model training
+    started from, kept by ``--train.if_worse warn`` (a failed run's reason is its status line)."""
+    vs = metrics.get("versus_start")
+    if failure(metrics) is not None or not (isinstance(vs, Mapping) and vs.get("worse")):
+        return []
+    return [
+        f"> **Worse than the start:** dev {vs.get('metric')} {vs.get('trained'):.4f} after training vs "
+        f"{vs.get('start'):.4f} before; kept because of `--train.if_worse warn`.",
+        "",
+    ]

@@ -155,6 +155,7 @@ def build_trainer(
     from bscl.batching import make_batch_sampler
     from bscl.evaluation import build_evaluator
     from bscl.losses import LossStateCallback
+    from bscl.training.card import TrainingCardCallback, sampler_description
     from bscl.training.trainer import BSCLTrainer, EmbeddingCacheCallback
 
     tr, bc = cfg.train, cfg.batching
@@ -188,7 +189,8 @@ def build_trainer(
         "weight_decay": tr.weight_decay,
         "metric_for_best_model": metric_key,
         "greater_is_better": True,
-        "logging_steps": tr.logging_steps,
+        # a short run logs more often, so its loss curve has points to draw (about 50, at most every step)
+        "logging_steps": max(1, min(tr.logging_steps, math.ceil(steps_per_epoch * tr.epochs) // 50)),
         "seed": seed,
         "data_seed": seed,
         "batch_sampler": sampler,
@@ -210,5 +212,12 @@ def build_trainer(
         tau_learning_rate=cfg.loss.tau_learning_rate,
         adam_bias_correction=tr.adam_bias_correction,
         callbacks=run_callbacks,
+    )
+    options = {k: v for k, v in dataclasses.asdict(bc).items() if k != "strategy"}
+    sampler_text = sampler_description(bc.strategy, options) if factory is not None else None
+    if setup.batch_sampler is not None:  # a sentence-transformers recipe's own sampler
+        sampler_text = str(getattr(setup.batch_sampler, "value", setup.batch_sampler))
+    trainer.add_callback(  # after sentence-transformers' model card callback: see bscl.training.card
+        TrainingCardCallback(cfg.loss.name, sampler_text or sampler_description(None))
     )
     return BuiltRun(trainer, train, loss, factory, metric_key)

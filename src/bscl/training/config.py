@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,21 @@ from typing import Any
 import yaml
 
 from bscl.training.hf import HF_STAGE, check_hf_options
-from bscl.training.options import _none_to_null, _pre_scan, _suggest, choices, coerce, train_parser
+from bscl.training.options import (
+    HELP,
+    HELP_HF,
+    PRINT_CONFIG,
+    _float_spellings,
+    _none_to_null,
+    _pre_scan,
+    _suggest,
+    _task_threshold,
+    choices,
+    coerce,
+    float_options,
+    hf_help,
+    train_parser,
+)
 from bscl.training.registry import loss_entry
 
 __all__ = [
@@ -45,27 +60,23 @@ class DataConfig:
     """Which task and data to train on.
 
     Args:
-        task: task name (see ``bscl.data.TASKS``); its recipe gives the base settings (``base_config``)
+        task: the task; its default recipe gives the other defaults (``base_config``)
         data_root: folder with stsb/, mrpc/, ... (default: BSCL_DATA_ROOT or ../shared/data)
         train_subset: use only the first N training pairs (after a seeded shuffle)
         eval_subset: use only the first N dev items for the per-epoch dev metric
         unsupervised: SimCSE: pair each first text with itself (dropout as augmentation)
         positives_only: drop training pairs whose label is below the binarization threshold
         negatives: pfcc only: "ranked" adds SBERT-ranked negatives (for MSE / triplet)
-        hard_negatives: mine K hard negatives per anchor with the pretrained model (sentence-transformers'
-            ``mine_hard_negatives``, as st-mnrl-hard: top-scoring, 5% relative margin) from the task's
-            pool (PFCC-S: all verified claims) or the training answers; keeps the positive pairs and adds
-            columns negative_1..K to every softmax denominator (contrastive losses only)
-        train_file: generic task: CSV/TSV/JSONL with a header, a .parquet / .arrow file, or a folder
-            saved by ``datasets`` (``save_to_disk``) or readable by ``datasets.load_dataset``
+        hard_negatives: mine K hard negatives per anchor with the pretrained model (as st-mnrl-hard) from the
+            task's pool or the training answers, as extra softmax negatives (contrastive losses only)
+        train_file: generic task: CSV/TSV/JSONL with a header, .parquet, .arrow or a datasets folder
         dev_file: generic task (default: 9:1 split of train)
         test_file: generic task
         text1: generic task: first text column
         text2: generic task: second text column
         label: generic task: label column
-        label_type: generic task: score | binary | positive (default: inferred)
-        label_max: generic task: scores lie in [0, label_max] and are divided by it (e.g. 5 for 0-5
-            STS scores; default: scores already in [0, 1])
+        label_type: generic task: the label kind (default: inferred from the labels)
+        label_max: generic task: scores lie in [0, label_max] and are divided by it (e.g. 5 for 0-5 scores)
     """
 
     task: str = "stsb"
@@ -120,15 +131,15 @@ def _make_loss_config() -> type:
     loss's own default"), and ``tau_learning_rate`` (the trainer's). The docstring's ``Args:``
     section has one help line per field, with each loss's default.
     """
-    from bscl.losses.modules import LOSSES, option_help, option_types
+    from bscl.losses.options import option_descriptions, option_types
 
-    helps = option_help()
+    helps = option_descriptions()
     fields: list[tuple[str, Any, Any]] = [("name", str, field(default="bsc"))]
     fields += [(key, typ | None, field(default=None)) for key, typ in option_types().items()]
     fields.append(("tau_learning_rate", float, field(default=1e-3)))
-    lines = [f"    name: the loss: {' | '.join(LOSSES)} (default bsc)"]
+    lines = ["    name: the loss: one of bscl's, or a sentence-transformers recipe (st-*)"]
     lines += [f"    {key}: {text}" for key, text in helps.items()]
-    lines.append("    tau_learning_rate: learning rate of a trainable temperature (default 0.001)")
+    lines.append("    tau_learning_rate: learning rate of a trainable temperature")
     doc = (
         "The loss and its options (see ``bscl.losses``).\n\nAn unset option takes the chosen loss's own "
         "default, and ``threshold`` the task's binarization threshold.\n\nArgs:\n" + "\n".join(lines) + "\n"
@@ -150,28 +161,26 @@ class TrainConfig:
         output_dir: run folder (config, metrics, checkpoints, the chosen model)
         epochs: training epochs (fractions allowed)
         batch_size: pairs per batch and process (the in-batch negatives of the contrastive losses)
-        learning_rate: peak learning rate of the encoder (linear warm-up and decay)
-        warmup_ratio: paper: 10% of steps, then linear decay
-        weight_decay: decoupled AdamW weight decay
+        learning_rate: peak learning rate of the encoder (linear warm-up and decay; > 0)
+        warmup_ratio: the share of steps spent warming up, in [0, 1] (paper: 0.1), then linear decay
+        weight_decay: decoupled AdamW weight decay (>= 0)
         adam_bias_correction: the paper turns it off except for CQA
-        max_seq_length: paper: 90 sub-tokens
+        max_seq_length: paper: 90 sub-tokens (>= 1 and at most the model's position limit)
         seed: random seed of the first (or only) seed
         seeds: seed optimisation: train this many seeds, keep the best on dev
         mini_batch_size: gradient caching: encode the batch in chunks of this size
-        logging_steps: log the training loss every N steps
+        logging_steps: log the training loss every N steps (a run of fewer than 50 N steps: about 50 times)
         resume: continue from the last checkpoint in output_dir
         overwrite: delete the previous run in output_dir first (instead of resuming / refusing)
-        padding_free: padding-free encoder forward where supported (BERT family; see bscl.padding_free):
-            the same outputs and gradients, no FLOPs spent on padding
-        keep_checkpoints: keep a finished seed's trainer checkpoints (default: deleted once its result is
-            in metrics.json; resume and the chosen model do not need them)
-        interpolate: WiSE-FT (:mod:`bscl.training.wise`): keep ``(1 - a) * start + a * fine-tuned``
-            weights of the dev-chosen checkpoint and the model training started from; 1 = the
-            fine-tuned weights (default), 0.5 = Wortsman et al.'s fixed choice. Dev and test are
-            evaluated on the interpolated model, which is the one saved
-        device: where the before-training evaluation and the ranked-negatives encode run (cpu, cuda,
-            cuda:1, mps; default: CUDA when available). Training itself runs where the HF trainer puts it
-            (``--hf.use_cpu true`` forces the CPU)
+        if_worse: when the chosen model is worse on dev than the start (needs --eval.before true): fail
+            (exit 2, nothing saved as model/; re-run with warn to keep it without training again) or warn
+            (keep it, say so in the log, report.md and metrics.json); a collapsed encoder is an error either way
+        padding_free: compute only the real tokens (BERT family; bscl.padding_free): same outputs, fewer FLOPs
+        keep_checkpoints: keep a finished seed's trainer checkpoints (resuming and the chosen model need none)
+        interpolate: WiSE-FT (bscl.training.wise): save (1 - a) * start + a * fine-tuned weights, evaluated as
+            such; 1 = the fine-tuned weights, 0.5 = Wortsman et al.'s choice
+        device: where the before-training evaluation runs (cpu, cuda, mps; default: CUDA when available);
+            training runs where the HF trainer puts it (--hf.use_cpu true: the CPU)
     """
 
     model: str = "minilm"
@@ -189,6 +198,7 @@ class TrainConfig:
     logging_steps: int = 10
     resume: bool = True
     overwrite: bool = False
+    if_worse: str = "fail"
     padding_free: bool = True
     keep_checkpoints: bool = False
     interpolate: float = 1.0
@@ -201,8 +211,10 @@ class EvalConfig:
 
     Args:
         split: final split to report (dev is used to choose the checkpoint)
-        batch_size:
-        before: also evaluate the model before training
+        batch_size: encode batch size of the evaluations and of the sampler's encode pass (>= 1): batches of
+            texts of similar token length holding up to batch_size x 32 real tokens
+        before: also evaluate the model before training (the start the trained model must beat, see
+            --train.if_worse)
     """
 
     split: str = "test"
@@ -239,20 +251,52 @@ def check_data_section(da: DataConfig, loss: Any) -> None:
             raise ValueError(f"--data.{name} must be >= 1 (got {value})")
 
 
+def _in_range(option: str, value: float, low: float | None, high: float | None, why: str) -> None:
+    """ValueError naming ``option`` unless ``value`` is finite and in ``[low, high]``."""
+    if not (math.isfinite(value) and (low is None or value >= low) and (high is None or value <= high)):
+        bounds = f"in [{low:g}, {high:g}]" if low is not None and high is not None else f">= {low:g}"
+        raise ValueError(f"{option} must be {bounds} ({why}; got {value})")
+
+
 def check_train_section(tr: TrainConfig) -> None:
     """Raise ValueError naming the ``--train.X`` option that cannot work."""
     if tr.batch_size < 1:
         raise ValueError(f"--train.batch_size must be >= 1 (got {tr.batch_size})")
-    if tr.epochs <= 0:
-        raise ValueError(f"--train.epochs must be > 0 (got {tr.epochs})")
+    if not (math.isfinite(tr.epochs) and tr.epochs > 0):
+        raise ValueError(f"--train.epochs must be > 0 and finite (got {tr.epochs})")
     if tr.seeds < 1:
         raise ValueError(f"--train.seeds must be >= 1 (got {tr.seeds})")
+    if not (math.isfinite(tr.learning_rate) and tr.learning_rate > 0):
+        raise ValueError(
+            f"--train.learning_rate must be > 0 and finite (the step size of the optimizer; got "
+            f"{tr.learning_rate}; the paper uses 2e-5 to 5e-5)"
+        )
+    _in_range("--train.warmup_ratio", tr.warmup_ratio, 0.0, 1.0, "a share of the training steps")
+    _in_range("--train.weight_decay", tr.weight_decay, 0.0, None, "a negative decay grows the weights")
+    if tr.max_seq_length < 1:
+        raise ValueError(
+            f"--train.max_seq_length must be >= 1 (tokens kept per text; got {tr.max_seq_length})"
+        )
+    if tr.logging_steps < 1:
+        raise ValueError(f"--train.logging_steps must be >= 1 (got {tr.logging_steps})")
     if not 0.0 < tr.interpolate <= 1.0:
         raise ValueError(
             f"--train.interpolate must be in (0, 1] (got {tr.interpolate}; 1 = no interpolation)"
         )
     if tr.mini_batch_size is not None and tr.mini_batch_size < 1:
         raise ValueError(f"--train.mini_batch_size must be >= 1 (got {tr.mini_batch_size})")
+    allowed = choices()[("train", "if_worse")]
+    if tr.if_worse not in allowed:
+        raise ValueError(f"--train.if_worse must be one of {', '.join(allowed)} (got {tr.if_worse!r})")
+
+
+def check_eval_section(ev: EvalConfig) -> None:
+    """Raise ValueError naming the ``--eval.X`` option that cannot work."""
+    if ev.batch_size < 1:
+        raise ValueError(f"--eval.batch_size must be >= 1 (got {ev.batch_size})")
+    allowed = choices()[("eval", "split")]
+    if ev.split not in allowed:
+        raise ValueError(f"--eval.split must be one of {', '.join(allowed)} (got {ev.split!r})")
 
 
 @dataclass
@@ -278,12 +322,24 @@ class RunConfig:
         check_hf_options(self.hf)
         check_data_section(self.data, entry)
         check_train_section(self.train)
+        check_eval_section(self.eval)
         from bscl.batching import check_options
 
-        check_options(**dataclasses.asdict(self.batching))  # the batching layer owns its checks
+        # the batching layer owns its checks (a group must fit into a batch)
+        check_options(**dataclasses.asdict(self.batching), batch_size=self.train.batch_size)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def resolved(self, threshold: float) -> dict[str, Any]:
+        """:meth:`to_dict` with the loss section as the loss runs it: every option it takes with its
+        value (an unset one: the loss's own default; the threshold: ``threshold``, the task's), the
+        options it does not take left out (a sentence-transformers recipe takes none: its library's
+        defaults)."""
+        out = self.to_dict()
+        options = loss_entry(self.loss.name).options(self.loss, threshold)
+        out["loss"] = {**options, "tau_learning_rate": self.loss.tau_learning_rate}
+        return out
 
     def save(self, path: str | Path) -> None:
         """Write the resolved config as YAML, atomically."""
@@ -387,7 +443,7 @@ def parse_command_line(
     and ``--recipe`` is refused."""
     import argparse
 
-    argv = _none_to_null(list(argv))
+    argv = _float_spellings(_none_to_null(list(argv)), float_options(STAGES))
     config_path = _pre_scan(argv, "--config")
     task = _pre_scan(argv, "--data.task")
     recipe = _pre_scan(argv, "--recipe")
@@ -412,20 +468,41 @@ def parse_command_line(
         raise ValueError(f"--recipe {recipe}: named recipes come with the bscl command (bscl train --recipe)")
     else:
         overlay = None
+    if HELP_HF in argv:
+        print(hf_help(prog))
+        raise SystemExit(0)
     base = base_config(task, recipe=overlay, loss=loss)  # the task's recipe, for the loss the run names
     if config_path:
         base = from_dict(data, base, source=str(config_path))
-    parser = train_parser(base, prog=prog)
-    if any(a in ("-h", "--help") for a in argv):
-        parser.print_help()
+    if any(a in HELP for a in argv):
+        # a generic task's default recipe depends on the label kind of its data: with no training file
+        # given, the defaults that recipe sets are shown as such, not as one value
+        from bscl.data import get_spec
+
+        generic = get_spec(base.data.task).name == "generic" and recipe is None
+        unknown_kind = generic and not (_pre_scan(argv, "--data.train_file") or base.data.train_file)
+        per_kind = frozenset(
+            (section, name) for section, fields in (overlay or {}).items() for name in fields if unknown_kind
+        )
+        train_parser(base, prog=prog, hf=False, per_label_kind=per_kind).print_help()
         raise SystemExit(0)
+    print_config = PRINT_CONFIG in argv
+    argv = [a for a in argv if a != PRINT_CONFIG]
+    parser = train_parser(base, prog=prog)
     try:
         ns = parser.parse_args(argv)
     except argparse.ArgumentError as err:
         options = [s for a in parser._actions for s in a.option_strings]
         raise ValueError(_suggest(str(err), options)) from None
     parsed = ns.as_dict()
-    parsed.pop("config", None)
-    parsed.pop("recipe", None)
+    for key in ("config", "recipe", HELP_HF.lstrip("-").replace("-", "_")):
+        parsed.pop(key, None)
     parsed[HF_STAGE] = {k: v for k, v in (parsed.get(HF_STAGE) or {}).items() if v is not None}
-    return from_dict(parsed, base, source="command line")
+    cfg = from_dict(parsed, base, source="command line")
+    if print_config:
+        # jsonargparse's own --print_config would show the loss options unset (null): this prints the
+        # values the run uses, as config.yaml will hold them
+        cfg.validate()
+        print(yaml.safe_dump(cfg.resolved(_task_threshold(cfg.data.task)), sort_keys=False), end="")
+        raise SystemExit(0)
+    return cfg

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import TYPE_CHECKING, Any
 
 from bscl.training.peers import PEER_LOSSES, GuideLoader, PeerLoss, PeerSetup, peer_setup
@@ -30,6 +31,17 @@ def given_loss_options(lo: Any) -> dict[str, Any]:
         for f in dataclasses.fields(lo)
         if f.name not in LOSS_CONFIG_EXTRA and getattr(lo, f.name) is not None
     }
+
+
+def check_tau_learning_rate(lo: Any) -> None:
+    """``--loss.tau_learning_rate`` (the trainer's step size for a trainable temperature) is > 0 and
+    finite; ValueError naming the option otherwise."""
+    value = lo.tau_learning_rate
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise ValueError(
+            f"--loss.tau_learning_rate must be > 0 and finite (the step size of a trainable temperature; "
+            f"got {value}; default 0.001)"
+        )
 
 
 class LossEntry:
@@ -106,7 +118,7 @@ class BsclEntry(LossEntry):
         return is_contrastive(self.name)
 
     def _given(self, lo: Any) -> dict[str, Any]:
-        from bscl.losses.modules import loss_options
+        from bscl.losses.options import loss_options
 
         options = loss_options(self.name)
         given = given_loss_options(lo)
@@ -123,6 +135,7 @@ class BsclEntry(LossEntry):
         from bscl.losses.functional import LossOptionError
         from bscl.losses.modules import build_loss
 
+        check_tau_learning_rate(lo)
         try:
             build_loss(self.name, **self._given(lo))
         except LossOptionError as err:
@@ -131,7 +144,7 @@ class BsclEntry(LossEntry):
     def options(self, lo: Any, default_threshold: float | None = None) -> dict[str, Any]:
         """The given options, the task's threshold (``default_threshold``) where none is given, else the
         loss's own defaults."""
-        from bscl.losses.modules import loss_options
+        from bscl.losses.options import loss_options
 
         options = loss_options(self.name)
         given = self._given(lo)
@@ -199,11 +212,13 @@ class BsclEntry(LossEntry):
         mini_batch_size: int | None,
         guide: GuideLoader,
     ) -> PeerSetup:
-        from bscl.losses import STLoss
+        from bscl.losses import ST_LOSSES
 
-        # cross-process negatives: only acts under an initialised process group (torchrun)
-        loss = STLoss(
-            model, self.build(options), mini_batch_size=mini_batch_size, gather_across_processes=True
+        # the model-first class of the loss (the model card names it and cites its paper);
+        # cross-process negatives: only act under an initialised process group (torchrun)
+        values = {k: v for k, v in options.items() if k != "name"}
+        loss = ST_LOSSES[self.name](
+            model, **values, mini_batch_size=mini_batch_size, gather_across_processes=True
         )
         return PeerSetup(loss, None, train)
 
@@ -224,6 +239,7 @@ class PeerEntry(LossEntry):
         return self.data != "pairs"
 
     def check(self, lo: Any, *, default_batching: bool = True, mini_batch_size: int | None = None) -> None:
+        check_tau_learning_rate(lo)
         if not default_batching:
             raise ValueError(
                 f"--loss.name={self.name} brings sentence-transformers' own batch sampler: drop "
@@ -269,9 +285,9 @@ class PeerEntry(LossEntry):
 @functools.cache
 def loss_registry() -> dict[str, LossEntry]:
     """Every ``--loss.name``: bscl's losses, then sentence-transformers' recipes."""
-    from bscl.losses.modules import LOSSES
+    from bscl.losses.options import LOSS_OPTIONS
 
-    entries: dict[str, LossEntry] = {name: BsclEntry(name) for name in LOSSES}
+    entries: dict[str, LossEntry] = {name: BsclEntry(name) for name in LOSS_OPTIONS}
     entries.update({name: PeerEntry(name, peer) for name, peer in PEER_LOSSES.items()})
     return entries
 
@@ -285,10 +301,10 @@ def loss_entry(name: str) -> LossEntry:
     """The registry entry of ``--loss.name``; ValueError listing the choices for an unknown name."""
     entry = loss_registry().get(name)
     if entry is None:
-        from bscl.losses.modules import LOSSES
+        from bscl.losses.options import LOSS_OPTIONS
 
         raise ValueError(
-            f"--loss.name={name!r} is unknown; choose one of {sorted(LOSSES)} "
+            f"--loss.name={name!r} is unknown; choose one of {sorted(LOSS_OPTIONS)} "
             f"or a sentence-transformers recipe {sorted(PEER_LOSSES)}"
         )
     return entry

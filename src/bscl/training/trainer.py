@@ -3,6 +3,8 @@
 - The temperature of a contrastive loss (any parameter whose name contains ``temperature``) gets
   its own learning rate (``tau_learning_rate``) and no weight decay.
 - A trainable temperature's current value is logged with the loss (``tau`` in the logs / ``trainer.state.log_history``).
+- A model-based batch sampler (:class:`~bscl.batching.samplers.BatchSamplerFactory`) without an encoder
+  encodes with the model being trained (``set_model``).
 - ``adam_bias_correction=False`` swaps the optimizer for :class:`bscl.training.optim.AdamW` without
   bias correction (the paper's setting for all tasks but CQA), keeping sentence-transformers' parameter
   groups (loss parameters, learning-rate mapping).
@@ -12,7 +14,8 @@
   HF's files (model, optimizer, RNG, ``trainer_state.json``), then every callback's own state
   (``save_checkpoint_state(folder)``: the loss's temperature, the embedding cache), then the marker,
   last. A kill anywhere before the marker leaves a checkpoint that resume ignores
-  (:func:`bscl.reporting.runfolder.last_checkpoint`).
+  (:func:`bscl.reporting.runfolder.last_checkpoint`). A write that fails for want of space or
+  permission raises :class:`bscl.paths.EnvironmentFault` naming the checkpoint folder.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from torch import nn
 from transformers import TrainerCallback
 
 from bscl.batching.cache import EmbeddingCache
+from bscl.batching.samplers import BatchSamplerFactory
 from bscl.losses.st import TEMPERATURE_LR_REGEX, checkpoint_folder
+from bscl.paths import write_fault
 from bscl.training.optim import AdamW
 
 #: the file written last into a checkpoint: without it the checkpoint is incomplete and never resumed
@@ -134,6 +139,10 @@ class BSCLTrainer(SentenceTransformerTrainer):
         self.adam_bias_correction = adam_bias_correction
         super().__init__(*args, **kwargs)
         self._temperature = temperature
+        factory = getattr(self.args, "batch_sampler", None)
+        if isinstance(factory, BatchSamplerFactory) and factory.needs_encoder and factory.encoder is None:
+            # a model-based batch sampler encodes with the model being trained
+            factory.set_model(self.model, batch_size=self.args.per_device_eval_batch_size)
 
     def get_optimizer_cls_and_kwargs(self, args: Any, model: nn.Module | None = None) -> tuple[Any, Any]:
         optimizer_cls, optimizer_kwargs = super().get_optimizer_cls_and_kwargs(args, model)
@@ -199,14 +208,24 @@ class BSCLTrainer(SentenceTransformerTrainer):
             prepare = getattr(callback, "before_checkpoint_save", None)
             if callable(prepare):
                 prepare()  # every rank (collectives allowed)
-        super()._save_checkpoint(model, trial)
-        if not self.args.should_save:
-            return
-        for callback in self.callback_handler.callbacks:
-            save = getattr(callback, "save_checkpoint_state", None)
-            if callable(save):
-                save(folder)
-        (folder / COMPLETE_FILE).write_text(f"{self.state.global_step}\n")  # last: the checkpoint is whole
+        try:
+            super()._save_checkpoint(model, trial)
+            if not self.args.should_save:
+                return
+            for callback in self.callback_handler.callbacks:
+                save = getattr(callback, "save_checkpoint_state", None)
+                if callable(save):
+                    save(folder)
+            (folder / COMPLETE_FILE).write_text(
+                f"{self.state.global_step}\n"
+            )  # last: the checkpoint is whole
+        except Exception as err:  # torch / safetensors wrap a full disk in their own errors
+            fault = write_fault(
+                err, folder, "re-run the same command: it resumes from the last complete checkpoint"
+            )
+            if fault is None:
+                raise
+            raise fault from err
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if self._temperature is not None and self._temperature.trainable and "loss" in logs:

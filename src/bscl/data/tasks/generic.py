@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from datasets import Dataset
+
+if TYPE_CHECKING:  # datasets is imported where a dataset is read
+    from datasets import Dataset
 
 from bscl.data.errors import DataError
 from bscl.data.readers import (
@@ -29,12 +32,16 @@ logger = logging.getLogger("bscl.data")
 TEXT1_NAMES = ("anchor", "sentence1", "text1", "query", "question1", "question")
 TEXT2_NAMES = ("positive", "sentence2", "text2", "answer", "question2", "document")
 LABEL_NAMES = ("label", "score", "is_duplicate")
+#: the kinds of labels: graded scores, binary 0/1 labels, positive pairs only (no label column)
+LABEL_TYPES = ("score", "binary", "positive")
 
 
 def _iter_source(
     src: PathLike | Dataset, what: str
 ) -> tuple[str, list[str], Iterable[tuple[dict[str, Any], dict[str, Any]]]]:
     """(display name, column names, iterator of (row, where-kwargs for DataError))."""
+    from datasets import Dataset
+
     if isinstance(src, Dataset):
         name = f"<datasets.Dataset {what}>"
         return name, list(src.column_names), ((row, {"file": name, "row": i}) for i, row in enumerate(src))
@@ -145,7 +152,7 @@ def read_generic(
     if not a:
         raise DataError("no rows", file=source)
     if label_type is None:
-        label_type = "positive" if cl is None else "binary" if all(_is_01(v) for v, _ in raw) else "score"
+        label_type = infer_label_type([v for v, _ in raw] if cl is not None else None)
     low, high = score_range
     labels: list[float] = []
     for v, where in raw:
@@ -157,8 +164,18 @@ def read_generic(
         elif label_type == "positive":
             labels.append(1.0)
         else:
-            raise ValueError(f"label_type must be 'score', 'binary', 'positive' or None, not {label_type!r}")
+            raise ValueError(f"label_type must be one of {LABEL_TYPES} or None, not {label_type!r}")
     return a, b, labels, label_type, source
+
+
+def infer_label_type(labels: Sequence[Any] | None) -> str:
+    """The kind of labels of a pair file whose label type is not given: "positive" without a label
+    column (``labels`` None: every pair is a positive), "binary" when every label is 0 or 1, else
+    "score" (graded). The kind chooses the metric (:func:`load_generic`) and, in the experiment lab,
+    the recipes."""
+    if labels is None:
+        return "positive"
+    return "binary" if all(_is_01(v) for v in labels) else "score"
 
 
 def _where(where: dict[str, Any]) -> dict[str, Any]:
@@ -174,6 +191,13 @@ def _is_01(v: Any) -> bool:
     if isinstance(v, (int, float)):
         return v in (0, 1)
     return isinstance(v, str) and v.strip() in ("0", "1")
+
+
+def _source_key(src: PathLike | Dataset) -> tuple[str, Any]:
+    """One key per data source: a file by its real path, a ``Dataset`` object by identity."""
+    if isinstance(src, str | os.PathLike):
+        return ("file", os.path.realpath(src))
+    return ("dataset", id(src))
 
 
 def load_generic(
@@ -201,29 +225,40 @@ def load_generic(
     opts = {"text1": text1, "text2": text2, "label": label, "score_range": score_range}
     a, b, y, kind_label, _src = read_generic(train, "train", label_type=label_type, **opts)
     lt = kind_label
+    # one file given for several splits (bscl eval reads one file as every split) is read, checked and
+    # reported (its ignored columns) once
+    rows_of: dict[Any, tuple[list[str], list[str], list[float], str]] = {_source_key(train): (a, b, y, _src)}
 
     def evaluation(
         src: PathLike | Dataset | None, what: str
-    ) -> tuple[list[str], list[str], list[float]] | None:
+    ) -> tuple[list[str], list[str], list[float], str] | None:
         if src is None:
             return None
-        ea, eb, ey, _lt, _ = read_generic(src, what, label_type=lt, **opts)
-        return ea, eb, ey
+        if _source_key(src) not in rows_of:
+            ea, eb, ey, _lt, source = read_generic(src, what, label_type=lt, **opts)
+            rows_of[_source_key(src)] = (ea, eb, ey, source)
+        return rows_of[_source_key(src)]
 
     dev_rows = evaluation(dev, "dev")
     if dev_rows is None:
         tr_idx, dev_idx = group_split(a, DEV_FRACTION, seed)
         check_dev_split(a, tr_idx, dev_idx, source=_src)
-        dev_rows = ([a[i] for i in dev_idx], [b[i] for i in dev_idx], [y[i] for i in dev_idx])
+        dev_rows = (
+            [a[i] for i in dev_idx],
+            [b[i] for i in dev_idx],
+            [y[i] for i in dev_idx],
+            f"9:1 split of {_src}",
+        )
         a, b, y = [a[i] for i in tr_idx], [b[i] for i in tr_idx], [y[i] for i in tr_idx]
     test_rows = evaluation(test, "test")
 
     def build(
-        rows: tuple[list[str], list[str], list[float]] | None, tag: str
+        rows: tuple[list[str], list[str], list[float], str] | None, tag: str
     ) -> PairSplit | RankingSplit | None:
         if rows is None:
             return None
-        ra, rb, ry = rows
+        ra, rb, ry, source = rows
+        tag = f"{tag} ({source})"  # errors about a split name its file
         if lt == "positive":
             return positives_ranking(ra, rb, source=tag)
         return PairSplit(ra, rb, np.array(ry), graded=lt == "score", source=tag)
