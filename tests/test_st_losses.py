@@ -117,38 +117,6 @@ def test_every_registered_loss_carries_its_name_citation_and_kind():
         M.is_contrastive("nope")
 
 
-def _examples(module) -> list[str]:
-    """The code blocks (``Example::``) of a module's docstring."""
-    import textwrap
-
-    blocks = []
-    for part in (module.__doc__ or "").split("Example::\n")[1:]:
-        lines = []
-        for line in part.splitlines()[1:]:
-            if line and not line.startswith("    "):
-                break
-            lines.append(line)
-        blocks.append(textwrap.dedent("\n".join(lines)))
-    return blocks
-
-
-@pytest.mark.parametrize("module", ["bscl.losses.modules", "bscl.losses.st"])
-def test_docstring_examples_run(module, tmp_path, monkeypatch):
-    import importlib
-
-    from datasets import Dataset
-
-    monkeypatch.chdir(tmp_path)  # the trainer's default output folder
-    blocks = _examples(importlib.import_module(module))
-    assert blocks
-    train_dataset = Dataset.from_dict(
-        {"sentence1": ["a cat", "a dog"], "sentence2": ["one cat", "one dog"], "label": [1.0, 0.0]}
-    )
-    for code in blocks:
-        namespace = {"model": tiny(), "train_dataset": train_dataset}
-        exec(compile(code, f"<{module} example>", "exec"), namespace)  # noqa: S102 - the docstring's own code
-
-
 @pytest.mark.slow
 def test_model_card_names_loss_settings_paper_and_evaluator(tmp_path, data):
     model = tiny()

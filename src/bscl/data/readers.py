@@ -281,7 +281,14 @@ def parse_score(
     if not math.isfinite(x):
         raise DataError(f"score is {x}", file=file, line=line, field=field, row=row)
     if not low <= x <= high:
-        raise DataError(f"score {x} outside [{low}, {high}]", file=file, line=line, field=field, row=row)
+        raise DataError(
+            f"score {x} outside [{low}, {high}]; scores on another scale need its maximum: "
+            "--data.label_max (label_max), e.g. 5 for 0-5 scores",
+            file=file,
+            line=line,
+            field=field,
+            row=row,
+        )
     return x
 
 

@@ -8,17 +8,19 @@ configuration is validated by building the loss. Each module holds a :class:`Tem
 or trainable) where it has one, and is called on embeddings
 ``loss(q, a, labels=None, q_ids=None, a_ids=None, negatives=None, neg_ids=None)``.
 
-Example::
+Example:
 
-    import torch
-    from bscl.losses.modules import BSCLoss, build_loss
-
-    q = torch.randn(8, 32, requires_grad=True)  # (m, d) embeddings of the first texts of 8 pairs
-    a = torch.randn(8, 32, requires_grad=True)  # (m, d) embeddings of the second texts
-    labels = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0])
-    loss = BSCLoss(tau=0.1, symmetric=True)
-    loss(q, a, labels).backward()
-    hard = build_loss("focal-infonce", margin=0.3)(q, a, negatives=torch.randn(8, 2, 32))  # (m, k, d)
+>>> import torch
+>>> from bscl.losses.modules import BSCLoss, build_loss
+>>> q = torch.randn(8, 32, requires_grad=True)  # (m, d) embeddings of the first texts of 8 pairs
+>>> a = torch.randn(8, 32, requires_grad=True)  # (m, d) embeddings of the second texts
+>>> labels = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0])
+>>> loss = BSCLoss(tau=0.1, symmetric=True)
+>>> value = loss(q, a, labels)
+>>> value.shape, value.requires_grad  # a scalar with a graph to back-propagate
+(torch.Size([]), True)
+>>> value.backward()
+>>> hard = build_loss("focal-infonce", margin=0.3)(q, a, negatives=torch.randn(8, 2, 32))  # (m, k, d)
 
 Every class carries its registry ``name``, the BibTeX ``citation`` of its paper, whether it is
 ``contrastive`` (in-batch softmax: takes a temperature and extra negative columns) and whether it
@@ -165,6 +167,11 @@ class EmbeddingLoss(nn.Module):
                     f"is not an option of {type(self).__name__}; its options: {', '.join(known) or 'none'}",
                 )
         self.opts = self.Options(*args, **kwargs)
+
+    @property
+    def uses_labels(self) -> bool:
+        """Whether the loss reads labels: always where it requires them, else with ``use_labels``."""
+        return self.requires_labels or bool(getattr(self.opts, "use_labels", False))
 
     @property
     def uses_ids(self) -> bool:

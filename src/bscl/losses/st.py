@@ -8,16 +8,28 @@ classes (``BSCLoss(model, tau=0.1)``, one per name in :data:`~bscl.losses.module
 in :data:`ST_LOSSES`) are :class:`STLoss` subclasses that build the embedding loss of the same name
 from their keyword options, like sentence-transformers' own ``MultipleNegativesRankingLoss``.
 
-Example::
+Example (``tiny`` is a small random BERT for trying things out; ``minilm`` is all-MiniLM-L6-v2):
 
-    from sentence_transformers import SentenceTransformerTrainer
-    from bscl.losses import BSCLoss, STLoss
-    from bscl.losses.modules import BSCLoss as EmbeddingBSCLoss
-
-    loss = BSCLoss(model, tau=0.1, use_labels=True, threshold=0.6)
-    same = STLoss(model, EmbeddingBSCLoss(tau=0.1, use_labels=True, threshold=0.6))
-    cached = STLoss(model, "bsc", mini_batch_size=2, tau=0.1, threshold=0.6)  # gradient caching
-    trainer = SentenceTransformerTrainer(model=model, train_dataset=train_dataset, loss=loss)
+>>> import tempfile
+>>> from datasets import Dataset
+>>> from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+>>> from bscl.losses import BSCLoss, STLoss
+>>> from bscl.losses.modules import BSCLoss as EmbeddingBSCLoss
+>>> from bscl.models import load_model
+>>> model = load_model("tiny")
+>>> loss = BSCLoss(model, tau=0.1, use_labels=True, threshold=0.6)
+>>> same = STLoss(model, EmbeddingBSCLoss(tau=0.1, use_labels=True, threshold=0.6))
+>>> cached = STLoss(model, "bsc", mini_batch_size=2, tau=0.1, threshold=0.6)  # gradient caching
+>>> train_dataset = Dataset.from_dict({
+...     "sentence1": ["a cat sits", "dogs bark", "it rains", "a red car"],
+...     "sentence2": ["a cat is sitting", "a dog barks", "rain falls", "a blue boat"],
+...     "label": [1.0, 0.8, 0.9, 0.1],  # graded in [0, 1] or binary: divide 0-5 scores by 5
+... })
+>>> with tempfile.TemporaryDirectory() as output_dir:  # the trainer's checkpoints
+...     args = SentenceTransformerTrainingArguments(output_dir=output_dir, report_to=[])
+...     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_dataset, loss=loss)
+>>> loss.get_config_dict()["threshold"]  # every setting of the loss, written into the model card
+0.6
 
 Dataset layout: two text columns (query / first sentence, then answer / second sentence), optionally
 followed by ``k`` negative text columns (``(anchor, positive, negative_1..k)``, the layout that
@@ -56,7 +68,8 @@ the embeddings. For a batch of ``m`` pairs, an encoder ``f_theta`` and a loss ``
 The parameter gradients equal the ones of the plain loss on the same batch (same dropout masks),
 while only one mini-batch of activations is alive at a time; the price is a second forward pass.
 Steps 1 and 3 reuse sentence-transformers' ``CachedLossMixin`` (mini-batch slicing with padding
-trimmed, ``RandContext`` for dropout replay, DDP ``no_sync`` until the last mini-batch, the surrogate
+trimmed, ``RandContext`` for dropout replay, DDP ``no_sync`` until the last mini-batch
+from sentence-transformers 6.0 on (5.x all-reduces after each mini-batch), the surrogate
 loss tensor whose backward hook runs step 3). What this class adds: text ids for duplicates computed
 on the *full* batch, extra negative columns, gradients for the loss's own parameters (a trainable
 temperature: step 2 computes ``dL/dtau`` and the returned tensor carries it as
@@ -74,8 +87,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from sentence_transformers.base.losses.gradcache import CachedLossMixin, _get_batch_size
-from sentence_transformers.base.losses.merged_forward import embed_columns, merge_feature_batches
+from sentence_transformers.base.losses import CachedLossMixin
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from transformers import TrainerCallback
@@ -108,6 +120,98 @@ def embedding_loss_config(loss: nn.Module) -> dict[str, Any]:
     if temperature is not None and "tau" in out:
         out["tau"] = round(temperature.value, 6)
     return out
+
+
+# The column helpers below use only the model's public forward (``model(features)["sentence_embedding"]``):
+# sentence-transformers keeps its own column merging in an internal module that is not part of its
+# public API and exists only from 6.0 on, while bscl supports 5.7 and later.
+def column_rows(features: dict[str, Any]) -> int:
+    """The number of texts in one column's features: padded (``input_ids`` rows) or flattened
+    (``cu_seq_lens_q`` holds ``rows + 1`` offsets)."""
+    if features.get("cu_seq_lens_q") is not None:
+        return len(features["cu_seq_lens_q"]) - 1
+    for key in ("input_ids", "attention_mask"):
+        if isinstance(features.get(key), Tensor):
+            return features[key].shape[0]
+    return next(v.shape[0] for v in features.values() if isinstance(v, Tensor) and v.dim() > 0)
+
+
+def merge_columns(columns: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The columns' padded token features as one batch (column after column), or ``None`` where they
+    cannot be merged: different keys, flattened inputs, per-row tensors that are not token ids /
+    masks, or metadata that differs between the columns.
+
+    Token tensors ``(rows, length)`` are zero-padded to the widest column; the added positions have
+    attention mask 0, so each text's embedding is the one of its own padded forward.
+    """
+    first = columns[0]
+    if any(set(c) != set(first) for c in columns[1:]) or first.get("cu_seq_lens_q") is not None:
+        return None
+    rows = column_rows(first)
+    merged: dict[str, Any] = {}
+    for key, value in first.items():
+        values = [c[key] for c in columns]
+        if isinstance(value, Tensor):
+            if any(
+                not isinstance(v, Tensor) or v.dim() != 2 or v.shape[0] != rows or v.is_floating_point()
+                for v in values
+            ):
+                return None
+            width = max(v.shape[1] for v in values)
+            merged[key] = torch.cat([torch.nn.functional.pad(v, (0, width - v.shape[1])) for v in values])
+        elif any(isinstance(v, Tensor) or v != value for v in values[1:]):
+            return None
+        else:
+            merged[key] = value
+    return merged
+
+
+def embed_columns(
+    model: nn.Module, columns: list[dict[str, Any]], *, merge_all: bool = False
+) -> list[Tensor]:
+    """The ``(m, d)`` embedding of each column.
+
+    The first column (queries) gets its own forward pass and the candidate columns (answers, then
+    negatives) share one merged pass where :func:`merge_columns` allows, else one pass each. With
+    ``merge_all`` every column goes through one merged pass (``ValueError`` where that is impossible).
+    """
+    if merge_all:
+        merged = merge_columns(columns)
+        if merged is None:
+            raise ValueError(
+                "under DDP the columns must be embedded in one forward pass, but their features cannot "
+                "be merged; set mini_batch_size (one forward/backward per mini-batch) instead"
+            )
+        embeddings = model(merged)["sentence_embedding"]  # (columns * m, d)
+        return list(embeddings.reshape(len(columns), -1, embeddings.shape[-1]).unbind(0))
+    first, *candidates = columns
+    out = [model(first)["sentence_embedding"]]
+    merged = merge_columns(candidates) if len(candidates) > 1 else None
+    if merged is None:
+        return out + [model(c)["sentence_embedding"] for c in candidates]
+    embeddings = model(merged)["sentence_embedding"]  # (candidate columns * m, d)
+    return out + list(embeddings.reshape(len(candidates), -1, embeddings.shape[-1]).unbind(0))
+
+
+def check_label_range(labels: Tensor, loss_name: str) -> None:
+    """Raise :class:`ValueError` when ``labels`` leave ``[0, 1]``, naming the fix.
+
+    Every bscl loss reads labels as graded in ``[0, 1]`` or binary 0 / 1 (contrastive terms binarize
+    them at ``threshold``, the regression terms compare them with cosines): raw scores on another
+    scale (0-5 STS scores) would train without an error towards the wrong targets. One reduction,
+    read on the host: the labels are a handful of numbers per batch.
+    """
+    if labels.numel() == 0:
+        return
+    low, high = (float(x) for x in torch.aminmax(labels.detach().float()))
+    if low >= 0.0 and high <= 1.0:  # NaN fails both comparisons
+        return
+    raise ValueError(
+        f"{loss_name} takes labels graded in [0, 1] or binary 0/1, but this batch has labels in "
+        f"[{low:g}, {high:g}]. Divide them by the scale's maximum (label_max), e.g. "
+        "dataset.map(lambda row: {'label': row['label'] / 5}) for 0-5 STS scores; "
+        "bscl train does it with --data.label_max 5"
+    )
 
 
 class STLoss(CachedLossMixin, nn.Module):
@@ -147,6 +251,17 @@ class STLoss(CachedLossMixin, nn.Module):
         **loss_kwargs: Any,
     ):
         super().__init__()
+        if isinstance(loss, STLoss):
+            inner = type(loss.loss).__name__
+            raise TypeError(
+                f"STLoss wraps an embedding loss, but got {type(loss).__name__}(model, ...), a "
+                "sentence-transformers loss that embeds the texts itself: pass it to the trainer as it is, "
+                f"or wrap the embedding loss: STLoss(model, bscl.losses.modules.{inner}(...))"
+            )
+        if not isinstance(model, nn.Module) or isinstance(model, EmbeddingLoss):
+            raise TypeError(
+                f"STLoss(model, loss): the first argument must be the SentenceTransformer, got {type(model).__name__}"
+            )
         if mini_batch_size is not None and mini_batch_size < 1:
             raise ValueError(f"mini_batch_size must be >= 1; got {mini_batch_size}")
         if mini_batch_num_tokens is not None and mini_batch_num_tokens < 1:
@@ -188,16 +303,9 @@ class STLoss(CachedLossMixin, nn.Module):
         """The ``(m, d)`` embeddings of every text column: query, answer, then the negative columns."""
         features = list(sentence_features)
         self._check_columns(features)
-        if isinstance(self.model, DistributedDataParallel):
-            # DDP (with find_unused_parameters=True, HF Trainer's default for a SentenceTransformer)
-            # allows one forward per backward: embed both columns in one padded, merged forward
-            if merge_feature_batches(features) is None:
-                raise ValueError(
-                    "under DDP the two columns must be embedded in one forward pass, but their features "
-                    "cannot be merged; set mini_batch_size (one forward/backward per mini-batch) instead"
-                )
-            return list(embed_columns(self.model, features, separate_first=False))
-        return list(embed_columns(self.model, features))
+        # DDP (with find_unused_parameters=True, HF Trainer's default for a SentenceTransformer) allows
+        # one forward per backward: there every column goes through one padded, merged forward
+        return embed_columns(self.model, features, merge_all=isinstance(self.model, DistributedDataParallel))
 
     def ids(self, sentence_features: list[dict[str, Any]]) -> tuple[Tensor | None, Tensor | None]:
         """Text ids of the query and answer columns (``None`` when the loss uses none)."""
@@ -217,7 +325,11 @@ class STLoss(CachedLossMixin, nn.Module):
         return torch.stack(columns, dim=1) if columns else None  # (m, k, d)
 
     def prepare_labels(self, labels: Tensor | None, like: Tensor) -> Tensor | None:
-        """Labels as ``(m,)`` in the embeddings' dtype; ``None`` (or the trainer's 0-dim dummy) when absent."""
+        """Labels as ``(m,)`` in the embeddings' dtype; ``None`` (or the trainer's 0-dim dummy) when absent.
+
+        Labels that the loss uses must lie in ``[0, 1]`` (graded) or be 0 / 1 (binary); others raise
+        :class:`ValueError` naming the fix (:func:`check_label_range`).
+        """
         if labels is not None and labels.dim() == 0:
             labels = None
         if labels is None and self.loss.requires_labels:
@@ -225,6 +337,8 @@ class STLoss(CachedLossMixin, nn.Module):
                 f"{type(self.loss).__name__} needs a 'label' or 'score' column in the training data"
             )
         if labels is not None:
+            if self.loss.uses_labels:
+                check_label_range(labels, type(self.loss).__name__)
             labels = labels.to(device=like.device, dtype=like.dtype)
         return labels
 
@@ -296,7 +410,7 @@ class STLoss(CachedLossMixin, nn.Module):
         return (
             not is_distributed()
             and self.mini_batch_num_tokens is None
-            and all(_get_batch_size(f) <= self.mini_batch_size for f in features)
+            and all(column_rows(f) <= self.mini_batch_size for f in features)
         )
 
     def forward(self, sentence_features: Iterable[dict[str, Any]], labels: Tensor | None = None) -> Tensor:
@@ -426,7 +540,14 @@ class STStyleLoss(STLoss):
     #: the embedding-level class this loss builds (from :mod:`bscl.losses.modules`)
     embedding_loss: ClassVar[type[M.EmbeddingLoss]]
 
-    def __init__(self, model: nn.Module, *args: Any, **options: Any):
+    def __init__(self, model: nn.Module | None = None, *args: Any, **options: Any):
+        if not isinstance(model, nn.Module):
+            name = type(self).__name__
+            raise TypeError(
+                f"{name}(model, **options) takes the SentenceTransformer first (got "
+                f"{'nothing' if model is None else repr(model)}); the embedding-level loss, e.g. to wrap in "
+                f"STLoss(model, loss), is bscl.losses.modules.{name}(**options)"
+            )
         known = _constructor_options(self.embedding_loss)
         wrapper = {k: options.pop(k) for k in _WRAPPER_OPTIONS if k in options}
         if args:  # positional options in the embedding class's order (e.g. BSCLoss(model, 0.05))
@@ -510,7 +631,7 @@ def _indent(text: str) -> str:
 
 
 def _with_signature(fn: Any, signature: inspect.Signature) -> Any:
-    def __init__(self: STStyleLoss, model: nn.Module, *args: Any, **options: Any) -> None:
+    def __init__(self: STStyleLoss, model: nn.Module | None = None, *args: Any, **options: Any) -> None:
         fn(self, model, *args, **options)
 
     __init__.__signature__ = signature  # type: ignore[attr-defined]
