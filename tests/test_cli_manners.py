@@ -192,7 +192,7 @@ def test_encode_output_dash_writes_npy_to_a_redirected_standard_output(tmp_path,
 def test_run_folder_says_what_ran_and_holds_the_model_once(tmp_path):
     out = tmp_path / "run"
     argv = ["train", f"--data.data_root={FIXTURES}", "--train.model=tiny", f"--train.output_dir={out}",
-            "--train.epochs=2", "--train.batch_size=4", "--train.seeds=2"]  # fmt: skip
+            "--train.epochs=2", "--train.batch_size=4", "--batching.group_size=4", "--train.seeds=2"]  # fmt: skip
     assert main(argv) == 0
     # config.yaml: every value the loss ran with (before: tau: null, threshold: null)
     loss = yaml.safe_load((out / "config.yaml").read_text())["loss"]
@@ -210,7 +210,7 @@ def test_run_folder_says_what_ran_and_holds_the_model_once(tmp_path):
     card = (out / "model" / "README.md").read_text()
     assert "bscl.losses.st.ComboLoss" in card and "Batch-Softmax Contrastive Loss" in card
     assert "`bscl_loss`: combo" in card
-    assert "`batch_sampler`: bscl example batching (group_size=8" in card
+    assert "`batch_sampler`: bscl example batching (group_size=4" in card
     assert "`optim`: AdamW without bias correction (bscl.training.optim.AdamW)" in card
     assert "adamw_torch_fused" not in card
     assert main(argv) == 0  # re-running: both seeds read back, the config is the same

@@ -404,7 +404,7 @@ def test_rank_says_how_many_pool_texts_it_wrote(tmp_path, capsys):
         main(["rank", "--model", "tiny", "--queries", str(texts), "--pool", str(texts), "--output", str(out)])
         == 0
     )
-    assert "wrote the 2 (the whole pool; --top-k 10) pool texts for 2 queries" in capsys.readouterr().out
+    assert "wrote the 2 (the whole pool; --top-k 10) pool texts for 2 queries" in capsys.readouterr().err
 
 
 def test_no_posix_only_module_is_imported_at_the_top_level_of_the_library():

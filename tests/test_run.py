@@ -142,7 +142,8 @@ def test_bscl_train_under_torchrun_with_two_processes(tmp_path):
     out = tmp_path / "ddp"
     cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "bscl.cli", "train",
            "--data.data_root", str(FIXTURES), "--train.model", "tiny", "--train.batch_size", "2",
-           "--train.epochs", "2", "--batching.strategy", "example", "--batching.reuse_embeddings", "true",
+           "--train.epochs", "2", "--batching.strategy", "example", "--batching.group_size", "2",
+           "--batching.reuse_embeddings", "true",
            "--loss.trainable_tau", "true", "--train.output_dir", str(out), "--eval.batch_size", "8"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
