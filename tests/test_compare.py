@@ -177,6 +177,8 @@ def test_compare_runs_cells_once_writes_records_and_the_table(tmp_path, capsys):
     assert main(args) == 0  # finished cells are skipped, records kept
     out = capsys.readouterr().out
     assert out.count(", skipped") == 5 and "===" not in out
+    figure = tmp_path / "figures" / "results-stsb.svg"
+    assert f"report: {table}; figure: {figure}" in out and figure.read_text().startswith("<?xml")
     assert {p: p.read_text() for p in results.rglob("*.json")} == before
     assert main([*args, "--epochs", "2"]) == 2  # a finished cell with other options is refused
     assert "other options" in capsys.readouterr().err

@@ -461,7 +461,11 @@ def compare(ns: argparse.Namespace) -> dict[str, list[Path]]:
         return written
     table = records.tables(records.load_records(results_dir)).get(task)
     if table:
-        print(f"\n{task} (records in {results_dir}):\n{table}", flush=True)
+        figure = records.figure_path(ns.results_file, records.table_kind(results_dir), task)
+        print(
+            f"\n{task} (records in {results_dir}):\n{table}\n\nreport: {ns.results_file}; figure: {figure}",
+            flush=True,
+        )
     return written
 
 

@@ -547,6 +547,12 @@ def compare_commands(
     return out
 
 
+def figure_path(results_file: PathLike, kind: str, task: str) -> Path:
+    """Where the figure of ``task``'s section of kind ``kind`` is written: ``figures/<kind>-<task>.svg``
+    beside ``results_file``."""
+    return Path(results_file).parent / "figures" / f"{kind}-{task}.svg"
+
+
 def section(
     task: str, records: Sequence[Mapping[str, Any]], kind: str, results_dir: PathLike, results_file: PathLike
 ) -> str:
@@ -556,8 +562,9 @@ def section(
     metric = primary_of(task, records)
     rows = summarize(records, metric)
     setting = setting_of(records)
-    figure = Path("figures") / f"{kind}-{task}.svg"
-    plot_recipes(records, metric, Path(results_file).parent / figure, title=f"{task}: {setting}")
+    written = figure_path(results_file, kind, task)
+    figure = written.relative_to(Path(results_file).parent)
+    plot_recipes(records, metric, written, title=f"{task}: {setting}")
     lines = [table(task, records, metric), "", verdict_line(rows), ""]
     lines.append(f"Setting: {setting}; records in `{Path(results_dir).as_posix()}/{task}/`.")
     commands = compare_commands(task, records, results_dir)
