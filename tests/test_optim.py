@@ -22,20 +22,29 @@ def _numpy_adamw(p, grads, lr, betas, eps, wd, correct_bias):
     for t, g in enumerate(grads, start=1):
         m = betas[0] * m + (1 - betas[0]) * g
         v = betas[1] * v + (1 - betas[1]) * g * g
-        step = lr * np.sqrt(1 - betas[1] ** t) / (1 - betas[0] ** t) if correct_bias else lr
-        p = p - step * m / (np.sqrt(v) + eps)
+        m_hat, v_hat = (m / (1 - betas[0] ** t), v / (1 - betas[1] ** t)) if correct_bias else (m, v)
         p = p - lr * wd * p
+        p = p - lr * m_hat / (np.sqrt(v_hat) + eps)
     return p
 
 
+@pytest.mark.parametrize("fused", [None, False])
 @pytest.mark.parametrize("correct_bias", [True, False])
 @pytest.mark.parametrize("wd", [0.0, 0.01])
-def test_adamw_matches_numpy(correct_bias, wd):
+def test_adamw_matches_numpy(correct_bias, wd, fused):
     rng = np.random.default_rng(0)
     p0 = rng.normal(size=(3, 4))
     grads = [rng.normal(size=(3, 4)) for _ in range(5)]
     param = torch.nn.Parameter(torch.tensor(p0))
-    opt = AdamW([param], lr=0.01, betas=(0.9, 0.999), eps=1e-6, weight_decay=wd, correct_bias=correct_bias)
+    opt = AdamW(
+        [param],
+        lr=0.01,
+        betas=(0.9, 0.999),
+        eps=1e-6,
+        weight_decay=wd,
+        correct_bias=correct_bias,
+        fused=fused,
+    )
     for g in grads:
         param.grad = torch.tensor(g)
         opt.step()
@@ -77,50 +86,28 @@ def test_trainer_uses_it_and_keeps_the_temperature_group(tmp_path):
     assert any(any(p is tau for p in g["params"]) and g["lr"] == 0.01 for g in inner.param_groups)
 
 
-class _LoopAdamW(torch.optim.Optimizer):
-    """The former per-parameter loop of bscl.training.optim.AdamW (reference for the foreach version)."""
+def test_the_fused_kernel_runs_on_the_cpu():
+    opt = AdamW([torch.nn.Parameter(torch.zeros(2))])
+    assert "cpu" in opt._fused
+    assert not AdamW([torch.nn.Parameter(torch.zeros(2))], fused=False)._fused
 
-    def __init__(self, params, lr, betas, eps, weight_decay, correct_bias):
-        super().__init__(
-            params,
-            {
-                "lr": lr,
-                "betas": betas,
-                "eps": eps,
-                "weight_decay": weight_decay,
-                "correct_bias": correct_bias,
-            },
-        )
 
-    @torch.no_grad()
-    def step(self):
-        import math
-
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                exp_avg.mul_(beta1).add_(p.grad, alpha=1 - beta1)
-                exp_avg_sq.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-                step_size = group["lr"]
-                if group["correct_bias"]:
-                    t = state["step"]
-                    step_size = step_size * math.sqrt(1 - beta2**t) / (1 - beta1**t)
-                p.addcdiv_(exp_avg, exp_avg_sq.sqrt().add_(group["eps"]), value=-step_size)
-                if group["weight_decay"] > 0:
-                    p.add_(p, alpha=-group["lr"] * group["weight_decay"])
+def test_with_bias_correction_it_is_torch_adamw():
+    gen = torch.Generator().manual_seed(0)
+    init = torch.randn(5, 3, generator=gen, dtype=torch.float64)
+    ours, ref = torch.nn.Parameter(init.clone()), torch.nn.Parameter(init.clone())
+    kw = {"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-6, "weight_decay": 0.01}
+    opt, opt_ref = AdamW([ours], correct_bias=True, **kw), torch.optim.AdamW([ref], foreach=False, **kw)
+    for _ in range(4):
+        g = torch.randn(5, 3, generator=gen, dtype=torch.float64)
+        ours.grad, ref.grad = g.clone(), g.clone()
+        opt.step()
+        opt_ref.step()
+    torch.testing.assert_close(ours, ref, rtol=1e-14, atol=1e-15)
 
 
 @pytest.mark.parametrize("correct_bias", [True, False])
-def test_foreach_update_equals_the_former_loop_exactly(correct_bias):
+def test_fused_and_foreach_paths_agree(correct_bias):
     gen = torch.Generator().manual_seed(0)
     shapes = [(4, 3), (7,), (2, 2, 2), (5,)]
     dtypes = [torch.float32, torch.float32, torch.float64, torch.float32]  # two buckets
@@ -128,7 +115,7 @@ def test_foreach_update_equals_the_former_loop_exactly(correct_bias):
     ours = [torch.nn.Parameter(t.clone()) for t in init]
     ref = [torch.nn.Parameter(t.clone()) for t in init]
     kw = {"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-6, "weight_decay": 0.01, "correct_bias": correct_bias}
-    opt, opt_ref = AdamW(ours, **kw), _LoopAdamW(ref, **kw)
+    opt, opt_ref = AdamW(ours, **kw), AdamW(ref, fused=False, **kw)
     for step in range(6):
         for i, (a, b) in enumerate(zip(ours, ref, strict=True)):
             if step == 2 and i == 1:  # a parameter without a gradient this step is skipped
@@ -139,5 +126,6 @@ def test_foreach_update_equals_the_former_loop_exactly(correct_bias):
         opt.step()
         opt_ref.step()
     for a, b in zip(ours, ref, strict=True):
-        assert torch.equal(a, b)
+        tol = 1e-14 if a.dtype == torch.float64 else 1e-6
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
         assert opt.state[a]["step"] == opt_ref.state[b]["step"]

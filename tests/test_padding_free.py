@@ -145,6 +145,27 @@ def test_cuda_equals_padded(name, dtype):
     check_equivalence(name, dtype, rows=16, max_len=90 if name == "minilm" else 48, device="cuda")
 
 
+def test_runs_of_equal_lengths_attend_per_sequence():
+    """varlen_sdpa calls attention once per run of equal lengths (sorted encode batches): values and
+    gradients equal one SDPA call per sequence, zero-length sequences included."""
+    sizes = [3, 3, 3, 0, 5, 1, 1, 4, 4, 2]
+    g = torch.Generator().manual_seed(0)
+    qkv = [
+        torch.randn(1, 2, sum(sizes), 4, generator=g, dtype=torch.float64, requires_grad=True)
+        for _ in range(3)
+    ]
+    cu = torch.tensor([0, *torch.tensor(sizes).cumsum(0).tolist()])
+    out = varlen_sdpa(*qkv, cu)
+    grads = torch.autograd.grad(out.pow(2).sum(), qkv)
+    pieces = zip(*(torch.split(x, sizes, dim=2) for x in qkv), strict=True)
+    ref = torch.cat([torch.nn.functional.scaled_dot_product_attention(q, k, v) for q, k, v in pieces], dim=2)
+    ref = ref.transpose(1, 2)  # (1, T, H, D)
+    ref_grads = torch.autograd.grad(ref.pow(2).sum(), qkv)
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=1e-12)
+    for a, b in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
+
+
 def test_one_host_copy_per_forward(monkeypatch):
     """The flat path reads the lengths to the host once per forward (``tolist``), not once per layer,
     and finds the real tokens without a synchronising ``nonzero``."""
@@ -319,6 +340,38 @@ def test_cached_loss_with_padding_free_equals_plain_loss():
     assert g0.keys() == g1.keys() and len(g0) > 10
     for name in g0:
         torch.testing.assert_close(g1[name], g0[name], atol=1e-10, rtol=1e-10, msg=name)
+
+
+def test_one_forward_for_all_columns_equals_one_pass_per_column():
+    """With the padding-free model, STLoss embeds the query and answer columns in one forward pass: the
+    same loss and parameter gradients as the padded model's pass per column (queries, then answers)."""
+    padded_model = load_model("tiny").double()
+    free_model = load_model("tiny", padding_free=True).double()
+    queries = features_of(padded_model, TEXTS)
+    answers = features_of(padded_model, list(reversed(TEXTS))[:-1] + ["a b c d e f g h i j k l m n o p"])
+    labels = torch.tensor([1.0, 0.2, 0.9, 0.0, 0.7, 1.0], dtype=torch.float64)
+    calls: list[int] = []
+    free_model[0].register_forward_pre_hook(lambda module, args: calls.append(1))
+    results = []
+    for model in (padded_model, free_model):
+        loss = STLoss(model, build_loss("bsc", tau=0.1, use_labels=True, threshold=0.6))
+        model.eval()
+        model.zero_grad(set_to_none=True)
+        value = loss([dict(queries), dict(answers)], labels)
+        value.backward()
+        results.append(
+            (value.detach(), {n: p.grad for n, p in model.named_parameters() if p.grad is not None})
+        )
+    assert len(calls) == 1  # one forward of the encoder for both columns
+    (v0, g0), (v1, g1) = results
+    torch.testing.assert_close(v1, v0, atol=1e-10, rtol=1e-10)
+    assert g0.keys() == g1.keys() and len(g0) > 10
+    for name in g0:
+        torch.testing.assert_close(g1[name], g0[name], atol=1e-10, rtol=1e-10, msg=name)
+    free_model.zero_grad(set_to_none=True)
+    off = STLoss(free_model, build_loss("bsc", tau=0.1, use_labels=True, threshold=0.6), one_forward=False)
+    off([dict(queries), dict(answers)], labels)
+    assert len(calls) == 3  # one pass per column
 
 
 def features_of(model: SentenceTransformer, texts: list[str]) -> dict[str, torch.Tensor]:

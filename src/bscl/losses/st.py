@@ -97,6 +97,7 @@ from bscl.losses import modules as M
 from bscl.losses.distributed import gather_batch, gather_negatives, is_distributed
 from bscl.losses.hashing import text_ids  # on the tokens' device
 from bscl.losses.modules import EmbeddingLoss, build_loss, contrastive_names
+from bscl.padding_free import is_padding_free
 
 logger = logging.getLogger(__name__)
 
@@ -167,14 +168,20 @@ def merge_columns(columns: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def embed_columns(
-    model: nn.Module, columns: list[dict[str, Any]], *, merge_all: bool = False
+    model: nn.Module, columns: list[dict[str, Any]], *, merge_all: bool = False, one_pass: bool = False
 ) -> list[Tensor]:
     """The ``(m, d)`` embedding of each column.
 
     The first column (queries) gets its own forward pass and the candidate columns (answers, then
     negatives) share one merged pass where :func:`merge_columns` allows, else one pass each. With
-    ``merge_all`` every column goes through one merged pass (``ValueError`` where that is impossible).
+    ``one_pass`` every column goes through one merged pass where the columns can be merged; with
+    ``merge_all`` always (``ValueError`` where that is impossible).
     """
+    if one_pass and not merge_all and len(columns) > 1:
+        merged = merge_columns(columns)
+        if merged is not None:
+            embeddings = model(merged)["sentence_embedding"]  # (columns * m, d)
+            return list(embeddings.reshape(len(columns), -1, embeddings.shape[-1]).unbind(0))
     if merge_all:
         merged = merge_columns(columns)
         if merged is None:
@@ -235,6 +242,13 @@ class STLoss(CachedLossMixin, nn.Module):
         mini_batch_num_tokens: with gradient caching, a token budget per mini-batch instead of a fixed
             count (sentence-transformers' option; turns caching on by itself).
         show_progress_bar: with gradient caching, a progress bar over the mini-batches.
+        one_forward: when the model is padding-free (:mod:`bscl.padding_free`), embed all text columns of
+            a batch in one forward pass (the merged batch costs no padding there; one backward through the
+            embedding table instead of two and half the per-operator overhead: about 8% less time per
+            step with all-MiniLM-L6-v2 on a 2-core CPU). Each text's embedding is the one of its own
+            column's pass; in training the dropout masks are drawn over the merged batch, so a run
+            differs from the two-pass layout as runs with two seeds do. A padded model always embeds
+            the queries in their own pass (merging would pad them to the candidates' length).
         **loss_kwargs: options of the loss when ``loss`` is a name.
     """
 
@@ -248,6 +262,7 @@ class STLoss(CachedLossMixin, nn.Module):
         embedding_callback: EmbeddingCallback | None = None,
         mini_batch_num_tokens: int | None = None,
         show_progress_bar: bool = False,
+        one_forward: bool = True,
         **loss_kwargs: Any,
     ):
         super().__init__()
@@ -275,6 +290,7 @@ class STLoss(CachedLossMixin, nn.Module):
         self.mini_batch_size = int(mini_batch_size) if mini_batch_size is not None else 32
         self.mini_batch_num_tokens = mini_batch_num_tokens
         self.show_progress_bar = show_progress_bar
+        self.one_forward = one_forward
         # set by forward() for calculate_loss(): ids of the full batch, gradients of the loss parameters
         self._ids: tuple[Tensor | None, Tensor | None] = (None, None)
         self._neg_ids: Tensor | None = None
@@ -305,7 +321,12 @@ class STLoss(CachedLossMixin, nn.Module):
         self._check_columns(features)
         # DDP (with find_unused_parameters=True, HF Trainer's default for a SentenceTransformer) allows
         # one forward per backward: there every column goes through one padded, merged forward
-        return embed_columns(self.model, features, merge_all=isinstance(self.model, DistributedDataParallel))
+        return embed_columns(
+            self.model,
+            features,
+            merge_all=isinstance(self.model, DistributedDataParallel),
+            one_pass=self.one_forward and is_padding_free(self.model),
+        )
 
     def ids(self, sentence_features: list[dict[str, Any]]) -> tuple[Tensor | None, Tensor | None]:
         """Text ids of the query and answer columns (``None`` when the loss uses none)."""

@@ -162,6 +162,8 @@ def build_trainer(
     entry = loss_entry(cfg.loss.name)
     setup = trainer_loss(cfg, task, model, training_data(cfg, task, model, seed))
     train, loss = setup.train, setup.loss
+    if hasattr(loss, "one_forward"):  # bscl's losses (STLoss); sentence-transformers' embed their own way
+        loss.one_forward = tr.one_forward
     if entry.data == "mined":
         check_batch_fits(cfg, len(train), "positive pairs with a mined negative each")
 

@@ -176,6 +176,7 @@ class TrainConfig:
             (exit 2, nothing saved as model/; re-run with warn to keep it without training again) or warn
             (keep it, say so in the log, report.md and metrics.json); a collapsed encoder is an error either way
         padding_free: compute only the real tokens (BERT family; bscl.padding_free): same outputs, fewer FLOPs
+        one_forward: with padding_free, embed all text columns of a batch in one forward pass (~8% faster)
         keep_checkpoints: keep a finished seed's trainer checkpoints (resuming and the chosen model need none)
         interpolate: WiSE-FT (bscl.training.wise): save (1 - a) * start + a * fine-tuned weights, evaluated as
             such; 1 = the fine-tuned weights, 0.5 = Wortsman et al.'s choice
@@ -200,6 +201,7 @@ class TrainConfig:
     overwrite: bool = False
     if_worse: str = "fail"
     padding_free: bool = True
+    one_forward: bool = True
     keep_checkpoints: bool = False
     interpolate: float = 1.0
     device: str | None = None
