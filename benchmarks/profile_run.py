@@ -87,6 +87,10 @@ PARTS = (
 )
 
 
+#: the profiler's matrix-multiply operators (their FLOPs are counted with ``with_flops``)
+MATMULS = ("aten::mm", "aten::addmm", "aten::bmm")
+
+
 class Spans:
     """Nested wall-clock spans; each part accumulates its own time (children subtracted) and calls."""
 
@@ -238,6 +242,7 @@ class ProfilerWindow:
         from transformers import TrainerCallback
 
         self.result: Any = None
+        self.overhead_s = 0.0  # the profiler's own calls, outside the training steps' parts
         self.trace = trace
         self.steps = steps
         window = self
@@ -253,19 +258,33 @@ class ProfilerWindow:
             + ([torch.profiler.ProfilerActivity.CUDA] if torch.cuda.is_available() else []),
             schedule=schedule,
             on_trace_ready=ready,
+            with_flops=True,
         )
 
         class Step(TrainerCallback):
+            # the profiler's own start / step / stop (collecting its window's events) is timed apart:
+            # it is measurement, not training
             def on_train_begin(self, *args: Any, **kwargs: Any) -> None:
-                window.profiler.__enter__()
+                with window.timed():
+                    window.profiler.__enter__()
 
             def on_step_end(self, *args: Any, **kwargs: Any) -> None:
-                window.profiler.step()
+                with window.timed():
+                    window.profiler.step()
 
             def on_train_end(self, *args: Any, **kwargs: Any) -> None:
-                window.profiler.__exit__(None, None, None)
+                with window.timed():
+                    window.profiler.__exit__(None, None, None)
 
         self.callback = Step()
+
+    @contextlib.contextmanager
+    def timed(self) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.overhead_s += time.perf_counter() - t0
 
     def summary(self, top: int = 15) -> dict[str, Any]:
         """The top operators by self CPU time and attention's share of the backward in the window."""
@@ -285,7 +304,15 @@ class ProfilerWindow:
             if not e.key.startswith(tuple(PARTS)) and e.key not in ("ProfilerStep*",)
         ][:top]
         attention_bwd, backward = attention_backward(self.result.events())
+        matmuls = [e for e in events if e.key in MATMULS]
+        matmul_s = sum(e.self_cpu_time_total for e in matmuls) / 1e6
+        matmul_flops = float(sum(e.flops for e in matmuls))
         return {
+            "window_self_cpu_s": total_self / 1e6,
+            "matmul_self_cpu_s": matmul_s,
+            "matmul_flops": matmul_flops,
+            "matmul_gflops_per_s": matmul_flops / matmul_s / 1e9 if matmul_s else 0.0,
+            "matmul_share": matmul_s / (total_self / 1e6),
             "top_ops": rows,
             "window_backward_s": backward,
             "window_attention_backward_s": attention_bwd,
@@ -310,13 +337,21 @@ def markdown(result: dict[str, Any]) -> str:
         )
     lines.append(f"| **trainer.train()** | **{train_s:.2f}** | 100% | {1e3 * train_s / steps:.1f} | |")
     lines.append(f"| final evaluation (dev + test) | {result['final_evaluation_s']:.2f} | – | – | 1 |")
+    lines.append(
+        f"| (torch.profiler's own calls, left out of train()) | {result.get('profiler_overhead_s', 0.0):.2f} "
+        "| – | – | |"
+    )
     prof = result.get("profiler") or {}
     if prof.get("top_ops"):
         lines += [
             "",
             f"torch.profiler, steps {result['config']['profile_start']}..."
             f"{result['config']['profile_start'] + result['config']['profile_steps'] - 1}: attention is "
-            f"{prof['attention_share_of_backward']:.1%} of the backward; top operators by self CPU time:",
+            f"{prof['attention_share_of_backward']:.1%} of the backward. Matrix multiplies "
+            f"({', '.join(f'`{m}`' for m in MATMULS)}) take {prof['matmul_share']:.1%} of the window's self CPU "
+            f"time, at {prof['matmul_gflops_per_s']:.1f} GFLOP/s = "
+            f"{prof['matmul_gflops_per_s'] / result['peak_gflops']:.2f} of the fp32 peak measured in the same run "
+            f"({result['peak_gflops']:.1f} GFLOP/s, one 2048 x 2048 matmul). Top operators by self CPU time:",
             "",
             "| operator | self CPU (s) | share | calls |",
             "|---|---:|---:|---:|",
@@ -339,6 +374,9 @@ def profile(ns: argparse.Namespace) -> dict[str, Any]:
     from bscl.training.builder import build_trainer
 
     transformers.logging.set_verbosity_error()
+    from train_throughput import peak_matmul_gflops  # benchmarks/ (this script's folder)
+
+    peak = peak_matmul_gflops(2048, 10)
     with tempfile.TemporaryDirectory() as tmp:
         cell = argparse.Namespace(
             data_root=ns.data_root,
@@ -364,7 +402,7 @@ def profile(ns: argparse.Namespace) -> dict[str, Any]:
         load0 = os.getloadavg()[0]
         t0 = time.perf_counter()
         trainer.train()
-        train_s = time.perf_counter() - t0
+        train_s = time.perf_counter() - t0 - window.overhead_s  # without the profiler's own calls
         t1 = time.perf_counter()
         final_evaluation(model, task, cfg.eval.batch_size)
         final_s = time.perf_counter() - t1
@@ -398,9 +436,12 @@ def profile(ns: argparse.Namespace) -> dict[str, Any]:
             "load_avg_1min_start": load0,
             "load_avg_1min_end": os.getloadavg()[0],
         },
+        "peak": peak,
+        "peak_gflops": peak["gflops"],
         "steps": steps,
         "train_seconds": train_s,
         "final_evaluation_s": final_s,
+        "profiler_overhead_s": window.overhead_s,
         "parts": parts,
         "profiler": prof,
     }

@@ -128,18 +128,19 @@ def varlen_sdpa(
     if sizes is None:
         sizes = (cu_seq_lens[1:] - cu_seq_lens[:-1]).tolist()  # (B,) python ints
     runs = [(length, len(list(group))) for length, group in itertools.groupby(sizes) if length > 0]
-    heads, dim = query.shape[1], query.shape[3]
     sdpa = nn.functional.scaled_dot_product_attention
-    outs = []  # (H, n * l, D) per run
+    outs = []  # (1, H, n * l, D) per run
     pieces = zip(
-        *(torch.split(x[0], [n * length for length, n in runs], dim=1) for x in (query, key, value)),
-        strict=True,
+        *(torch.split(x, [n * length for length, n in runs], dim=2) for x in (query, key, value)), strict=True
     )
     for (length, n), (q, k, v) in zip(runs, pieces, strict=True):
-        q, k, v = (x.unflatten(1, (n, length)).transpose(0, 1) for x in (q, k, v))  # (n, H, l, D) views
+        if n == 1:  # a lone sequence: its own slice, no reshaping (the common case in training)
+            outs.append(sdpa(q, k, v, dropout_p=dropout, scale=scaling))
+            continue
+        q, k, v = (x[0].unflatten(1, (n, length)).transpose(0, 1) for x in (q, k, v))  # (n, H, l, D) views
         out = sdpa(q, k, v, dropout_p=dropout, scale=scaling)  # (n, H, l, D)
-        outs.append(out.transpose(0, 1).reshape(heads, n * length, dim))  # a view when n == 1
-    return torch.cat(outs, dim=1).unsqueeze(0).transpose(1, 2)  # (1, T, H, D)
+        outs.append(out.transpose(0, 1).reshape(1, query.shape[1], n * length, query.shape[3]))
+    return torch.cat(outs, dim=2).transpose(1, 2)  # (1, T, H, D)
 
 
 def padding_free_attention(
