@@ -1,12 +1,10 @@
-"""Side-by-side timings of the three cuts in a padding-free training run, each against what it replaced.
+"""Side-by-side timings of two cuts in a padding-free training run, each against what it replaced.
 
 - **optimizer**: ``bscl.training.optim.AdamW`` (the paper's update without bias correction) on
   all-MiniLM-L6-v2's parameters: PyTorch's fused kernel against the ``torch._foreach_*`` path
   (``fused=False``), the same update;
 - **one forward**: forward + backward of STSb batches (32 pairs, train mode) with both columns in one
-  padding-free pass (``STLoss(one_forward=True)``) against one pass per column;
-- **attention runs**: an encode pass over STSb texts (``encode_by_length``, sorted by token count) with
-  one SDPA call per run of equal lengths (``bscl.padding_free.varlen_sdpa``) against one call per text.
+  padding-free pass (``STLoss(one_forward=True)``) against one pass per column.
 
 Each pair alternates for ``--rounds`` rounds in one process; medians and the ratio are printed (and
 written to ``--out`` as JSON). Run on an otherwise idle machine::
@@ -93,32 +91,6 @@ def one_forward_part(model: Any, pairs: list[tuple[str, str]], batches: int, rou
     return out
 
 
-def attention_runs_part(model: Any, texts: list[str], rounds: int) -> dict[str, Any]:
-    import bscl.padding_free as pf
-    from bscl.batching.encoding import encode_by_length
-
-    runs = pf.varlen_sdpa
-
-    def per_text(query, key, value, cu_seq_lens, *, dropout=0.0, scaling=None):  # the replaced version
-        sizes = getattr(cu_seq_lens, pf.SIZES_ATTRIBUTE)
-        pieces = zip(*(torch.split(x, sizes, dim=2) for x in (query, key, value)), strict=True)
-        sdpa = torch.nn.functional.scaled_dot_product_attention
-        outs = [sdpa(q, k, v, dropout_p=dropout, scale=scaling) for q, k, v in pieces if q.shape[2] > 0]
-        return torch.cat(outs, dim=2).transpose(1, 2)
-
-    def run(fn: Any) -> Callable[[], None]:
-        def go() -> None:
-            pf.varlen_sdpa = fn
-            try:
-                encode_by_length(model, texts, show_progress_bar=False)
-            finally:
-                pf.varlen_sdpa = runs
-
-        return go
-
-    return alternate({"one call per text": run(per_text), "one call per run": run(runs)}, rounds)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -131,23 +103,19 @@ def main() -> None:
     task = load_task("stsb")
     first, second = task.train.column_names[:2]
     pairs = list(zip(task.train[first], task.train[second], strict=True))
-    texts = [t for p in pairs[:960] for t in p]
     model = load_model("minilm", max_seq_length=90, padding_free=True)
     result = {
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "optimizer": optimizer_part(model, steps=20, rounds=ns.rounds),
         "one_forward": one_forward_part(model, pairs, batches=12, rounds=ns.rounds),
-        "attention_runs": attention_runs_part(model, texts, rounds=ns.rounds),
     }
-    opt, fwd, att = result["optimizer"], result["one_forward"], result["attention_runs"]
+    opt, fwd = result["optimizer"], result["one_forward"]
     print(
         f"optimizer step (22.7M parameters): foreach {opt['per_step_ms']['foreach']:.1f} ms, fused "
         f"{opt['per_step_ms']['fused']:.1f} ms: {opt['speedup']:.2f}x\n"
         f"forward + backward per 32-pair batch: one pass per column {fwd['per_batch_ms']['one pass per column']:.1f} ms, "
-        f"one forward {fwd['per_batch_ms']['one forward']:.1f} ms: {fwd['speedup']:.2f}x\n"
-        f"encode pass, {len(texts)} texts: one call per text {att['median_s']['one call per text']:.2f} s, one call "
-        f"per run {att['median_s']['one call per run']:.2f} s: {att['speedup']:.2f}x"
+        f"one forward {fwd['per_batch_ms']['one forward']:.1f} ms: {fwd['speedup']:.2f}x"
     )
     if ns.out is not None:
         ns.out.parent.mkdir(parents=True, exist_ok=True)

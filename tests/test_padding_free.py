@@ -145,27 +145,6 @@ def test_cuda_equals_padded(name, dtype):
     check_equivalence(name, dtype, rows=16, max_len=90 if name == "minilm" else 48, device="cuda")
 
 
-def test_runs_of_equal_lengths_attend_per_sequence():
-    """varlen_sdpa calls attention once per run of equal lengths (sorted encode batches): values and
-    gradients equal one SDPA call per sequence, zero-length sequences included."""
-    sizes = [3, 3, 3, 0, 5, 1, 1, 4, 4, 2]
-    g = torch.Generator().manual_seed(0)
-    qkv = [
-        torch.randn(1, 2, sum(sizes), 4, generator=g, dtype=torch.float64, requires_grad=True)
-        for _ in range(3)
-    ]
-    cu = torch.tensor([0, *torch.tensor(sizes).cumsum(0).tolist()])
-    out = varlen_sdpa(*qkv, cu)
-    grads = torch.autograd.grad(out.pow(2).sum(), qkv)
-    pieces = zip(*(torch.split(x, sizes, dim=2) for x in qkv), strict=True)
-    ref = torch.cat([torch.nn.functional.scaled_dot_product_attention(q, k, v) for q, k, v in pieces], dim=2)
-    ref = ref.transpose(1, 2)  # (1, T, H, D)
-    ref_grads = torch.autograd.grad(ref.pow(2).sum(), qkv)
-    torch.testing.assert_close(out, ref, atol=1e-12, rtol=1e-12)
-    for a, b in zip(grads, ref_grads, strict=True):
-        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
-
-
 def test_one_host_copy_per_forward(monkeypatch):
     """The flat path reads the lengths to the host once per forward (``tolist``), not once per layer,
     and finds the real tokens without a synchronising ``nonzero``."""

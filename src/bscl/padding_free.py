@@ -16,7 +16,7 @@ How it plugs in (transformers' and PyTorch's documented extension points; the mo
   self-attention passes it the keyword arguments of transformers' variable-length ("packed") path,
   ``cu_seq_lens_q/k`` (cumulative lengths, ``(B + 1,)``) and ``max_length_q/k``. On CUDA with
   ``flash_attn`` importable and half precision it calls ``flash_attn_varlen_func`` (not testable on the
-  CPU-only development machine); otherwise :func:`varlen_sdpa` (one SDPA call per sequence, or per run of equal lengths). Without
+  CPU-only development machine); otherwise :func:`varlen_sdpa` (one SDPA call per sequence). Without
   ``cu_seq_lens`` (a padded call: a batch without padding, or without an attention mask) it is plain
   ``sdpa``, with the ``sdpa`` mask (registered for the same name with ``AttentionMaskInterface``), also
   for a model that was loaded with ``eager`` attention;
@@ -54,7 +54,6 @@ kept; the variable-length kernel is FlashAttention's (Dao et al., NeurIPS 2022);
 
 from __future__ import annotations
 
-import itertools
 import logging
 from typing import Any
 
@@ -111,35 +110,25 @@ def varlen_sdpa(
 ) -> Tensor:
     """Attention of each sequence over its own tokens, on flat ``(1, H, T, D)`` q/k/v; returns ``(1, T, H, D)``.
 
-    One ``torch.nn.functional.scaled_dot_product_attention`` call per run of consecutive sequences of
-    equal length, on their ``(n, H, l, D)`` view (a lone sequence: its ``(1, H, l_b, D)`` slice); nothing
-    padded, no mask. Hand-written because PyTorch's variable-length SDPA (nested jagged tensors) and
-    flash-attention's varlen kernel are CUDA-only. In a training batch (kNN groups, lengths in no order)
-    the runs are mostly single sequences: one call per sequence. Measured on 1 CPU thread (MiniLM heads
-    12 x 32, 64 sequences of 8-59 tokens, forward + backward, median of 7): 28 ms, against 42 ms for one
-    SDPA call per group of equal lengths gathered from anywhere in the batch and 62 ms for re-padding
-    q/k/v and one masked SDPA call; one masked call per bucket of lengths within 25% of each other
-    (7-8 buckets for 30-60 sentences of 6-40 tokens) took 1.4x (with attention dropout) to 2.2x (without)
-    as long, the re-padding copies and the mask costing more than the calls they save. The encode passes
-    sort texts by token length (:mod:`bscl.batching.encoding`), so there the runs are long: 1,920 STSb
-    texts encode 4% faster than with one call per sequence (2 threads).
+    One ``torch.nn.functional.scaled_dot_product_attention`` call per sequence on its ``(1, H, l_b, D)``
+    slice (``torch.split`` / ``torch.cat``, whose backward passes are one copy each; nothing padded, no
+    mask). Hand-written because PyTorch's variable-length SDPA (nested jagged tensors) and flash-attention's
+    varlen kernel are CUDA-only. Measured on 1 CPU thread (MiniLM heads 12 x 32, 64 sequences of 8-59
+    tokens, forward + backward, median of 7): 28 ms, against 42 ms for one SDPA call per group of equal
+    lengths and 62 ms for re-padding q/k/v and one masked SDPA call. Sorting the batch by length first
+    does not change that: one call per run of equal lengths was within noise of this in training (the
+    runs are short) and in the token-sorted batches of an encode pass (1,920 STSb texts: 1.01x, 2
+    threads), and one masked call per bucket of lengths within 25% of each other (7-8 buckets for
+    30-60 sentences of 6-40 tokens) took 1.4x (with attention dropout) to 2.2x (without) as long, the
+    re-padding copies and the mask costing more than the calls they save.
     """
     sizes = getattr(cu_seq_lens, SIZES_ATTRIBUTE, None)  # set by unpad_features: no host copy per layer
     if sizes is None:
         sizes = (cu_seq_lens[1:] - cu_seq_lens[:-1]).tolist()  # (B,) python ints
-    runs = [(length, len(list(group))) for length, group in itertools.groupby(sizes) if length > 0]
+    # per sequence: (1, H, l_b, D) slices of q, k and v
+    pieces = zip(*(torch.split(x, sizes, dim=2) for x in (query, key, value)), strict=True)
     sdpa = nn.functional.scaled_dot_product_attention
-    outs = []  # (1, H, n * l, D) per run
-    pieces = zip(
-        *(torch.split(x, [n * length for length, n in runs], dim=2) for x in (query, key, value)), strict=True
-    )
-    for (length, n), (q, k, v) in zip(runs, pieces, strict=True):
-        if n == 1:  # a lone sequence: its own slice, no reshaping (the common case in training)
-            outs.append(sdpa(q, k, v, dropout_p=dropout, scale=scaling))
-            continue
-        q, k, v = (x[0].unflatten(1, (n, length)).transpose(0, 1) for x in (q, k, v))  # (n, H, l, D) views
-        out = sdpa(q, k, v, dropout_p=dropout, scale=scaling)  # (n, H, l, D)
-        outs.append(out.transpose(0, 1).reshape(1, query.shape[1], n * length, query.shape[3]))
+    outs = [sdpa(q, k, v, dropout_p=dropout, scale=scaling) for q, k, v in pieces if q.shape[2] > 0]
     return torch.cat(outs, dim=2).transpose(1, 2)  # (1, T, H, D)
 
 
