@@ -292,33 +292,39 @@ def test_save_and_load_with_plain_sentence_transformer(tmp_path):
     torch.testing.assert_close(emb_free, emb_loaded, atol=1e-5, rtol=1e-5)
 
 
-def test_cached_loss_with_padding_free_equals_plain_loss():
-    """STLoss with gradient caching slices padded mini-batches; each one runs padding-free: same loss and gradients."""
-    padded_model = load_model("tiny").double()
-    free_model = load_model("tiny", padding_free=True).double()
-    queries = features_of(padded_model, TEXTS)
-    answers = features_of(padded_model, list(reversed(TEXTS)))
-    labels = torch.tensor([1.0, 0.2, 0.9, 0.0, 0.7, 1.0], dtype=torch.float64)
-    results = []
-    for model, loss in (
-        (padded_model, STLoss(padded_model, build_loss("bsc", tau=0.1, use_labels=True, threshold=0.6))),
-        (
-            free_model,
-            STLoss(free_model, build_loss("bsc", tau=0.1, use_labels=True, threshold=0.6), mini_batch_size=2),
-        ),
-    ):
-        model.eval()
-        model.zero_grad(set_to_none=True)
-        value = loss([dict(queries), dict(answers)], labels)
-        value.backward()
-        results.append(
-            (value.detach(), {n: p.grad for n, p in model.named_parameters() if p.grad is not None})
-        )
-    (v0, g0), (v1, g1) = results
+def loss_and_grads(model, loss, columns, labels):
+    """The loss value and every parameter gradient of one eval-mode forward + backward."""
+    model.eval()
+    model.zero_grad(set_to_none=True)
+    value = loss([dict(c) for c in columns], labels)
+    value.backward()
+    return value.detach(), {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+
+
+def assert_same_loss_and_grads(want, got):
+    (v0, g0), (v1, g1) = want, got
     torch.testing.assert_close(v1, v0, atol=1e-10, rtol=1e-10)
     assert g0.keys() == g1.keys() and len(g0) > 10
     for name in g0:
         torch.testing.assert_close(g1[name], g0[name], atol=1e-10, rtol=1e-10, msg=name)
+
+
+def bsc():
+    return build_loss("bsc", tau=0.1, use_labels=True, threshold=0.6)
+
+
+LABELS = torch.tensor([1.0, 0.2, 0.9, 0.0, 0.7, 1.0], dtype=torch.float64)
+
+
+def test_cached_loss_with_padding_free_equals_plain_loss():
+    """STLoss with gradient caching slices padded mini-batches; each one runs padding-free: same loss and gradients."""
+    padded_model = load_model("tiny").double()
+    free_model = load_model("tiny", padding_free=True).double()
+    columns = [features_of(padded_model, TEXTS), features_of(padded_model, list(reversed(TEXTS)))]
+    assert_same_loss_and_grads(
+        loss_and_grads(padded_model, STLoss(padded_model, bsc()), columns, LABELS),
+        loss_and_grads(free_model, STLoss(free_model, bsc(), mini_batch_size=2), columns, LABELS),
+    )
 
 
 def test_one_forward_for_all_columns_equals_one_pass_per_column():
@@ -326,30 +332,14 @@ def test_one_forward_for_all_columns_equals_one_pass_per_column():
     same loss and parameter gradients as the padded model's pass per column (queries, then answers)."""
     padded_model = load_model("tiny").double()
     free_model = load_model("tiny", padding_free=True).double()
-    queries = features_of(padded_model, TEXTS)
-    answers = features_of(padded_model, list(reversed(TEXTS))[:-1] + ["a b c d e f g h i j k l m n o p"])
-    labels = torch.tensor([1.0, 0.2, 0.9, 0.0, 0.7, 1.0], dtype=torch.float64)
+    answers = list(reversed(TEXTS))[:-1] + ["a b c d e f g h i j k l m n o p"]  # a longer answer column
+    columns = [features_of(padded_model, TEXTS), features_of(padded_model, answers)]
     calls: list[int] = []
     free_model[0].register_forward_pre_hook(lambda module, args: calls.append(1))
-    results = []
-    for model in (padded_model, free_model):
-        loss = STLoss(model, build_loss("bsc", tau=0.1, use_labels=True, threshold=0.6))
-        model.eval()
-        model.zero_grad(set_to_none=True)
-        value = loss([dict(queries), dict(answers)], labels)
-        value.backward()
-        results.append(
-            (value.detach(), {n: p.grad for n, p in model.named_parameters() if p.grad is not None})
-        )
+    want = loss_and_grads(padded_model, STLoss(padded_model, bsc()), columns, LABELS)
+    assert_same_loss_and_grads(want, loss_and_grads(free_model, STLoss(free_model, bsc()), columns, LABELS))
     assert len(calls) == 1  # one forward of the encoder for both columns
-    (v0, g0), (v1, g1) = results
-    torch.testing.assert_close(v1, v0, atol=1e-10, rtol=1e-10)
-    assert g0.keys() == g1.keys() and len(g0) > 10
-    for name in g0:
-        torch.testing.assert_close(g1[name], g0[name], atol=1e-10, rtol=1e-10, msg=name)
-    free_model.zero_grad(set_to_none=True)
-    off = STLoss(free_model, build_loss("bsc", tau=0.1, use_labels=True, threshold=0.6), one_forward=False)
-    off([dict(queries), dict(answers)], labels)
+    loss_and_grads(free_model, STLoss(free_model, bsc(), one_forward=False), columns, LABELS)
     assert len(calls) == 3  # one pass per column
 
 
