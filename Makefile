@@ -19,7 +19,8 @@ RUN_ARGS ?= stsb --recipes zero-shot,bscl-paper,st-cosine --seeds 1 --train-subs
 # make test-compat: a fresh venv with the oldest supported stack (pyproject's lower bounds, pinned in
 # constraints-oldest.txt, on the oldest supported Python) and the core tests in it: the losses and their
 # reference implementations, gradient caching, the batch samplers, padding-free equality (padding-free
-# BERT needs transformers 5: those tests skip on 4.x), the losses in a plain SentenceTransformerTrainer,
+# BERT needs transformers 5: those tests skip on 4.x), the optimizer (its fused kernel is a private torch
+# API), the losses in a plain SentenceTransformerTrainer,
 # the docstring examples and a tiny `bscl train`. PyPI's torch wheels bring their CUDA libraries (GBs).
 COMPAT_VENV   ?= /tmp/bscl-compat
 COMPAT_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10.*/bin/python3.10) python3.10)
@@ -27,7 +28,7 @@ COMPAT_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10.*/bin/pytho
 # shared state in bf16, and the trainers after it in the same process train and encode under bf16 autocast
 COMPAT_TESTS  ?= tests/test_losses.py tests/test_loss_reference.py tests/test_loss_numerics.py \
                  tests/test_st_integration.py tests/test_st_losses.py tests/test_cached.py tests/test_batching.py \
-                 tests/test_samplers_trainer.py tests/test_padding_free.py \
+                 tests/test_samplers_trainer.py tests/test_padding_free.py tests/test_optim.py \
                  tests/test_cli_train.py::test_generic_scores_on_a_0_to_5_scale \
                  tests/test_losses_api.py tests/test_compat.py src/bscl/losses/st.py src/bscl/losses/modules.py
 # sentence-transformers 5.x's gradient caching computes its surrogate in float32 (6.x keeps float64), so
