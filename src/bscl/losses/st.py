@@ -177,20 +177,16 @@ def embed_columns(
     ``one_pass`` every column goes through one merged pass where the columns can be merged; with
     ``merge_all`` always (``ValueError`` where that is impossible).
     """
-    if one_pass and not merge_all and len(columns) > 1:
+    if merge_all or one_pass:
         merged = merge_columns(columns)
         if merged is not None:
             embeddings = model(merged)["sentence_embedding"]  # (columns * m, d)
             return list(embeddings.reshape(len(columns), -1, embeddings.shape[-1]).unbind(0))
-    if merge_all:
-        merged = merge_columns(columns)
-        if merged is None:
+        if merge_all:
             raise ValueError(
                 "under DDP the columns must be embedded in one forward pass, but their features cannot "
                 "be merged; set mini_batch_size (one forward/backward per mini-batch) instead"
             )
-        embeddings = model(merged)["sentence_embedding"]  # (columns * m, d)
-        return list(embeddings.reshape(len(columns), -1, embeddings.shape[-1]).unbind(0))
     first, *candidates = columns
     out = [model(first)["sentence_embedding"]]
     merged = merge_columns(candidates) if len(candidates) > 1 else None
